@@ -1,0 +1,12 @@
+DROP TABLE request_replies;
+DROP TABLE requests;
+DROP TABLE solutions;
+DROP TABLE service_categories;
+DROP TABLE audit_events;
+DROP TABLE admin_sessions;
+DROP TABLE contact_sessions;
+DROP TABLE org_admins;
+DROP TABLE admins;
+DROP TABLE contacts;
+DROP TABLE login_policies;
+DROP TABLE organizations;

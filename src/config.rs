@@ -1,0 +1,258 @@
+//! Configuration: safe local defaults, then an optional TOML file, then `PORTICO_*`
+//! environment variables, then command-line flags, each layer overriding the one before.
+//!
+//! Nothing here is global: a [`Config`] value is built once and handed to [`crate::App`], so
+//! tests can run several configurations side by side. Secrets (the database URL, the secret
+//! key) are kept in [`Secret`] so that printing a `Config` shows none of them.
+
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+};
+
+use serde::Deserialize;
+
+use crate::secret::{Secret, SecretString};
+
+/// Everything Portico needs to start.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `sqlite://PATH`, a plain file path, or `postgres://...`. Default: `<data dir>/portico.db`.
+    pub database_url: SecretString,
+    /// Address the HTTP server listens on. Default `127.0.0.1:8080`.
+    pub bind: SocketAddr,
+    /// The URL people use to reach Portico; decides cookie flags. Default `http://<bind>`.
+    pub public_url: String,
+    /// Folder for the SQLite file, the generated secret key and the file outboxes.
+    pub data_dir: PathBuf,
+    /// Key for every HMAC Portico makes (form tokens, signed cookies). Generated into the
+    /// data folder on first start when not configured.
+    pub secret_key: Option<SecretString>,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Argon2id parameters for new password hashes.
+    pub password_hashing: PasswordHashing,
+}
+
+/// Argon2id cost parameters. Hashes carry their own, so raising these upgrades each stored
+/// hash at its contact's next login.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub struct PasswordHashing {
+    /// Memory per hash in KiB; at least 19456 (19 MiB).
+    pub memory_kib: u32,
+    /// Passes over the memory; at least 2.
+    pub iterations: u32,
+    /// Lanes; 1 keeps one hash on one core.
+    pub parallelism: u32,
+}
+
+impl Default for PasswordHashing {
+    fn default() -> Self {
+        Self {
+            memory_kib: 19_456,
+            iterations: 2,
+            parallelism: 1,
+        }
+    }
+}
+
+/// The optional TOML file: every key may be left out.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    database_url: Option<String>,
+    bind: Option<String>,
+    public_url: Option<String>,
+    data_dir: Option<PathBuf>,
+    secret_key: Option<String>,
+    max_body_bytes: Option<usize>,
+    password_hashing: Option<PasswordHashing>,
+}
+
+/// Settings given on the command line, which win over everything else.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub config_file: Option<PathBuf>,
+    pub data_dir: Option<PathBuf>,
+    pub bind: Option<String>,
+    pub database_url: Option<String>,
+}
+
+/// Why a configuration could not be built: one sentence for the operator.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(String);
+
+impl Config {
+    /// Builds the configuration from the process environment and `overrides`.
+    pub fn load(overrides: &Overrides) -> Result<Self, ConfigError> {
+        let env: HashMap<String, String> = std::env::vars()
+            .filter(|(key, _)| key.starts_with("PORTICO_"))
+            .collect();
+        Self::from_sources(overrides, &env)
+    }
+
+    /// Builds the configuration from explicit sources; `env` holds `PORTICO_*` variables.
+    pub fn from_sources(
+        overrides: &Overrides,
+        env: &HashMap<String, String>,
+    ) -> Result<Self, ConfigError> {
+        let config_path = overrides
+            .config_file
+            .clone()
+            .or_else(|| env.get("PORTICO_CONFIG").map(PathBuf::from));
+        let file = match config_path {
+            Some(path) => read_file(&path)?,
+            None => FileConfig::default(),
+        };
+
+        let pick = |flag: &Option<String>, var: &str, file: Option<String>| {
+            flag.clone().or_else(|| env.get(var).cloned()).or(file)
+        };
+        let data_dir = overrides
+            .data_dir
+            .clone()
+            .or_else(|| env.get("PORTICO_DATA_DIR").map(PathBuf::from))
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("./var"));
+        let bind_text = pick(&overrides.bind, "PORTICO_BIND", file.bind)
+            .unwrap_or_else(|| "127.0.0.1:8080".to_owned());
+        let bind: SocketAddr = bind_text.parse().map_err(|_| {
+            ConfigError(format!(
+                "The bind address '{bind_text}' is not an IP address with a port, such as 127.0.0.1:8080."
+            ))
+        })?;
+        let database_url = pick(
+            &overrides.database_url,
+            "PORTICO_DATABASE_URL",
+            file.database_url,
+        )
+        .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("portico.db").display()));
+        let public_url = pick(&None, "PORTICO_PUBLIC_URL", file.public_url)
+            .unwrap_or_else(|| format!("http://{bind}"));
+        let secret_key = pick(&None, "PORTICO_SECRET_KEY", file.secret_key).map(Secret::new);
+        let max_body_bytes = match env.get("PORTICO_MAX_BODY_BYTES") {
+            Some(text) => text.parse().map_err(|_| {
+                ConfigError("PORTICO_MAX_BODY_BYTES must be a whole number of bytes.".to_owned())
+            })?,
+            None => file.max_body_bytes.unwrap_or(1024 * 1024),
+        };
+        let password_hashing = file.password_hashing.unwrap_or_default();
+        check_hashing(&password_hashing)?;
+
+        Ok(Self {
+            database_url: Secret::new(database_url),
+            bind,
+            public_url: public_url.trim_end_matches('/').to_owned(),
+            data_dir,
+            secret_key,
+            max_body_bytes,
+            password_hashing,
+        })
+    }
+
+    /// Whether people reach Portico over https, which makes cookies `Secure` and `__Host-`.
+    pub fn is_https(&self) -> bool {
+        self.public_url.starts_with("https://")
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|error| {
+        ConfigError(format!(
+            "Cannot read the configuration file {}: {error}.",
+            path.display()
+        ))
+    })?;
+    toml::from_str(&text).map_err(|error| {
+        ConfigError(format!(
+            "The configuration file {} is not valid: {}",
+            path.display(),
+            error.message()
+        ))
+    })
+}
+
+fn check_hashing(hashing: &PasswordHashing) -> Result<(), ConfigError> {
+    if hashing.memory_kib < 19_456 || hashing.iterations < 2 || hashing.parallelism < 1 {
+        return Err(ConfigError(
+            "password_hashing must use at least memory_kib = 19456, iterations = 2, parallelism = 1."
+                .to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_are_local_and_safe() {
+        let config = Config::from_sources(&Overrides::default(), &env(&[])).unwrap();
+        assert_eq!(config.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.database_url.expose(), "sqlite://./var/portico.db");
+        assert_eq!(config.public_url, "http://127.0.0.1:8080");
+        assert!(!config.is_https());
+    }
+
+    #[test]
+    fn flags_win_over_environment_and_environment_over_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("portico.toml");
+        std::fs::write(
+            &file,
+            "bind = \"127.0.0.1:9000\"\npublic_url = \"https://help.example/\"\n",
+        )
+        .unwrap();
+        let overrides = Overrides {
+            config_file: Some(file),
+            data_dir: Some(PathBuf::from("/srv/portico")),
+            ..Overrides::default()
+        };
+        let config =
+            Config::from_sources(&overrides, &env(&[("PORTICO_DATA_DIR", "/elsewhere")])).unwrap();
+        assert_eq!(config.bind.to_string(), "127.0.0.1:9000");
+        assert_eq!(config.data_dir, PathBuf::from("/srv/portico"));
+        assert_eq!(config.public_url, "https://help.example");
+        assert!(config.is_https());
+    }
+
+    #[test]
+    fn an_unreadable_file_is_one_clear_sentence() {
+        let overrides = Overrides {
+            config_file: Some(PathBuf::from("/nonexistent/portico.toml")),
+            ..Overrides::default()
+        };
+        let error = Config::from_sources(&overrides, &env(&[])).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("Cannot read the configuration file")
+        );
+    }
+
+    #[test]
+    fn weak_hashing_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("portico.toml");
+        std::fs::write(
+            &file,
+            "[password_hashing]\nmemory_kib = 1024\niterations = 1\nparallelism = 1\n",
+        )
+        .unwrap();
+        let overrides = Overrides {
+            config_file: Some(file),
+            ..Overrides::default()
+        };
+        assert!(Config::from_sources(&overrides, &env(&[])).is_err());
+    }
+}

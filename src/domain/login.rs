@@ -1,0 +1,240 @@
+//! Password login: proving a password, counting failures into lockouts, and opening sessions.
+//!
+//! Every attempt costs one full password hash, whatever the identifier: unknown, disabled,
+//! locked or password-less contacts are checked against a dummy hash, and the answer is the
+//! same generic refusal, so neither timing nor wording tells an outsider which identifiers
+//! exist or which are locked. Only wrong passwords of real, usable contacts count toward a
+//! lockout. Known limit: a lockout is not yet announced to the contact by email; that needs
+//! the outbox of issue #3.
+
+use chrono::{Duration, NaiveDateTime, Utc};
+use serde_json::json;
+
+use super::{
+    audit::{Actor, AuditEvent, FailureReason},
+    contact::{Contact, ContactStatus, Identifier},
+    org::{LoginPolicy, OrgId, Organization},
+    password::Verdict,
+    session::{self, ClientInfo},
+};
+use crate::{
+    App, AppError,
+    secret::SecretString,
+    storage::{
+        accounts::{self, ContactCredentials},
+        audit, orgs,
+        sessions::{self, NewSession},
+    },
+};
+
+/// The outcome of checking one contact's password.
+#[derive(Debug)]
+enum Proof {
+    Proven(Contact),
+    Refused(FailureReason),
+}
+
+/// Checks a password for the contact known by `identifier` in one organization.
+/// Returns the contact when the password is right and the contact may log in.
+pub async fn prove_password(
+    app: &App,
+    org: &Organization,
+    policy: &LoginPolicy,
+    identifier: &Identifier,
+    password: SecretString,
+    client: &ClientInfo,
+) -> Result<Option<Contact>, AppError> {
+    let org_id = org.id;
+    let lookup = identifier.clone();
+    let found = app
+        .db
+        .run(move |conn| accounts::find_contact_by_identifier(conn, &org_id, &lookup))
+        .await?;
+    let proof = check(app, found.as_ref(), policy, password).await?;
+    settle(app, org.id, policy, found.as_ref(), &proof, client).await?;
+    Ok(match proof {
+        Proof::Proven(contact) => Some(contact),
+        Proof::Refused(_) => None,
+    })
+}
+
+/// Checks a password against every contact known by `identifier` in a live organization that
+/// lets a password alone log in, for the common login page. Returns the contacts it proves.
+/// Failures count against the contacts only when the password proved none of them.
+pub async fn prove_password_everywhere(
+    app: &App,
+    identifier: &Identifier,
+    password: SecretString,
+    client: &ClientInfo,
+) -> Result<Vec<Contact>, AppError> {
+    let lookup = identifier.clone();
+    let candidates = app
+        .db
+        .run(move |conn| {
+            let mut candidates = Vec::new();
+            for found in accounts::find_contacts_everywhere(conn, &lookup)? {
+                let policy = orgs::policy(conn, &found.contact.org_id)?;
+                if policy.login_mode.uses_password() {
+                    candidates.push((found, policy));
+                }
+            }
+            Ok(candidates)
+        })
+        .await?;
+
+    if candidates.is_empty() {
+        check(app, None, &LoginPolicy::default(), password).await?;
+        return Ok(Vec::new());
+    }
+    let mut proofs = Vec::with_capacity(candidates.len());
+    for (found, policy) in &candidates {
+        proofs.push(check(app, Some(found), policy, password.clone()).await?);
+    }
+    let any_proven = proofs.iter().any(|p| matches!(p, Proof::Proven(_)));
+    let mut proven = Vec::new();
+    for ((found, policy), proof) in candidates.iter().zip(proofs) {
+        if any_proven && !matches!(proof, Proof::Proven(_)) {
+            continue;
+        }
+        settle(
+            app,
+            found.contact.org_id,
+            policy,
+            Some(found),
+            &proof,
+            client,
+        )
+        .await?;
+        if let Proof::Proven(contact) = proof {
+            proven.push(contact);
+        }
+    }
+    Ok(proven)
+}
+
+/// Opens a session for a proven contact and returns its token, to be handed out once.
+pub async fn open_session(
+    app: &App,
+    policy: &LoginPolicy,
+    contact: &Contact,
+    method: &'static str,
+    client: &ClientInfo,
+) -> Result<SecretString, AppError> {
+    let token = session::new_token();
+    let token_hash = session::token_hash(&token);
+    let now = Utc::now().naive_utc();
+    let expires_at = now + Duration::seconds(i64::from(policy.session_absolute_secs));
+    let (org_id, contact_id, client) = (contact.org_id, contact.id, client.clone());
+    app.db
+        .run(move |conn| {
+            sessions::insert(
+                conn,
+                &NewSession {
+                    org_id: &org_id,
+                    contact_id: &contact_id,
+                    token_hash: &token_hash,
+                    auth_method: method,
+                    now,
+                    expires_at,
+                    client: &client,
+                },
+            )
+        })
+        .await?;
+    Ok(token)
+}
+
+/// One hash's worth of work: the contact's own hash when it may log in, the dummy otherwise.
+async fn check(
+    app: &App,
+    found: Option<&ContactCredentials>,
+    policy: &LoginPolicy,
+    password: SecretString,
+) -> Result<Proof, AppError> {
+    let now = Utc::now().naive_utc();
+    let refusal = refusal_before_hashing(found, policy, &password, now);
+    let stored = match refusal {
+        None => found.and_then(|f| f.password_hash.clone()),
+        Some(_) => None,
+    };
+    let verdict = app.hasher.verify(password, stored).await?;
+    Ok(match (refusal, verdict, found) {
+        (Some(reason), _, _) => Proof::Refused(reason),
+        (None, Verdict::Match { rehash }, Some(found)) => {
+            if let Some(hash) = rehash {
+                let (org_id, contact_id) = (found.contact.org_id, found.contact.id);
+                app.db
+                    .run(move |conn| {
+                        accounts::set_contact_password_hash(conn, &org_id, &contact_id, &hash)
+                    })
+                    .await?;
+            }
+            Proof::Proven(found.contact.clone())
+        }
+        (None, _, _) => Proof::Refused(FailureReason::WrongPassword),
+    })
+}
+
+/// Why an attempt fails whatever the password is, if it does.
+fn refusal_before_hashing(
+    found: Option<&ContactCredentials>,
+    policy: &LoginPolicy,
+    password: &SecretString,
+    now: NaiveDateTime,
+) -> Option<FailureReason> {
+    let Some(found) = found else {
+        return Some(FailureReason::UnknownIdentifier);
+    };
+    if !policy.login_mode.uses_password() || found.password_hash.is_none() {
+        return Some(FailureReason::NoPassword);
+    }
+    if found.contact.status == ContactStatus::Disabled {
+        return Some(FailureReason::Disabled);
+    }
+    if found.is_locked(now) {
+        return Some(FailureReason::Locked);
+    }
+    if password.expose().is_empty() {
+        return Some(FailureReason::EmptyPassword);
+    }
+    None
+}
+
+/// Records the attempt: clears or counts failures, and writes the audit event.
+async fn settle(
+    app: &App,
+    org_id: OrgId,
+    policy: &LoginPolicy,
+    found: Option<&ContactCredentials>,
+    proof: &Proof,
+    client: &ClientInfo,
+) -> Result<(), AppError> {
+    let contact_id = found.map(|f| f.contact.id);
+    let policy = policy.clone();
+    let (kind, reason) = match proof {
+        Proof::Proven(_) => ("login.succeeded", None),
+        Proof::Refused(reason) => ("login.failed", Some(*reason)),
+    };
+    let event = AuditEvent {
+        org_id: Some(org_id),
+        actor: contact_id.map_or(Actor::Anonymous, |id| Actor::Contact(id.to_string())),
+        kind,
+        detail: json!({ "method": "password", "reason": reason }),
+        client_ip: client.ip.clone(),
+    };
+    app.db
+        .transaction(move |conn| {
+            match (contact_id, reason) {
+                (Some(id), None) => accounts::clear_password_failures(conn, &org_id, &id)?,
+                (Some(id), Some(FailureReason::WrongPassword)) => {
+                    let now = Utc::now().naive_utc();
+                    if accounts::record_password_failure(conn, &org_id, &id, &policy, now)? {
+                        tracing::info!(org.id = %org_id, contact.id = %id, "contact locked out");
+                    }
+                }
+                _ => {}
+            }
+            audit::record(conn, &event)
+        })
+        .await
+}

@@ -1,0 +1,269 @@
+//! Storage: one code base over SQLite and PostgreSQL.
+//!
+//! The backend is chosen by the database URL's scheme ([`DatabaseUrl`]); an unknown scheme is
+//! refused rather than silently creating an empty SQLite file. [`DbConnection`] is one
+//! connection type over both backends, pooled by r2d2; every SQLite connection gets WAL
+//! journaling, a busy timeout and foreign keys when the pool opens it. Both migration folders
+//! are embedded in the binary and applied at start-up.
+//!
+//! diesel is synchronous, so [`Db::run`] moves each unit of work onto tokio's blocking pool.
+//! The submodules own the queries of one part of the product each and know nothing of HTTP.
+//! Known limit: SQLite serializes writers; a busy server belongs on PostgreSQL.
+
+pub mod accounts;
+pub mod audit;
+pub mod content;
+pub mod orgs;
+pub mod schema;
+pub mod sessions;
+
+use std::{path::PathBuf, time::Duration};
+
+use diesel::{
+    Connection, RunQueryDsl,
+    r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection},
+};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use crate::{error::AppError, secret::SecretString};
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// One connection to whichever backend the URL named.
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Postgresql(diesel::PgConnection),
+    Sqlite(diesel::SqliteConnection),
+}
+
+/// A database URL, sorted by backend.
+#[derive(Debug, Clone)]
+pub enum DatabaseUrl {
+    /// A SQLite file.
+    Sqlite(PathBuf),
+    /// A PostgreSQL server.
+    Postgres(SecretString),
+}
+
+impl DatabaseUrl {
+    /// Sorts a URL by its scheme: `sqlite://PATH`, `sqlite:PATH`, a plain path, or
+    /// `postgres://` / `postgresql://`. Anything else is refused with one sentence.
+    pub fn parse(url: &SecretString) -> Result<Self, AppError> {
+        let text = url.expose().trim();
+        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            return Ok(Self::Postgres(SecretString::from(text)));
+        }
+        if let Some(path) = text
+            .strip_prefix("sqlite://")
+            .or_else(|| text.strip_prefix("sqlite:"))
+        {
+            return Self::sqlite_path(path);
+        }
+        if let Some((scheme, _)) = text.split_once("://") {
+            return Err(AppError::Invalid {
+                field: Some("database_url"),
+                message: format!(
+                    "The database URL scheme '{scheme}' is not supported: use sqlite://PATH or postgres://USER@HOST/NAME."
+                ),
+            });
+        }
+        Self::sqlite_path(text)
+    }
+
+    fn sqlite_path(path: &str) -> Result<Self, AppError> {
+        if path.is_empty() {
+            return Err(AppError::Invalid {
+                field: Some("database_url"),
+                message: "The SQLite database URL names no file.".to_owned(),
+            });
+        }
+        Ok(Self::Sqlite(PathBuf::from(path)))
+    }
+
+    /// The backend's name, for logs.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Self::Sqlite(_) => "sqlite",
+            Self::Postgres(_) => "postgresql",
+        }
+    }
+}
+
+/// The connection pool, shared by every request.
+#[derive(Clone)]
+pub struct Db {
+    pool: Pool<ConnectionManager<DbConnection>>,
+    backend: &'static str,
+}
+
+type Pooled = PooledConnection<ConnectionManager<DbConnection>>;
+
+/// Applies SQLite's pragmas to each new pooled connection.
+#[derive(Debug)]
+struct SqlitePragmas;
+
+impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for SqlitePragmas {
+    fn on_acquire(&self, conn: &mut DbConnection) -> Result<(), diesel::r2d2::Error> {
+        if let DbConnection::Sqlite(sqlite) = conn {
+            for pragma in [
+                "PRAGMA journal_mode = WAL",
+                "PRAGMA busy_timeout = 10000",
+                "PRAGMA foreign_keys = ON",
+                "PRAGMA synchronous = NORMAL",
+            ] {
+                diesel::sql_query(pragma)
+                    .execute(sqlite)
+                    .map_err(diesel::r2d2::Error::QueryError)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Db {
+    /// Opens the pool and checks that the database answers; creates the SQLite file's folder.
+    pub fn connect(url: &DatabaseUrl) -> Result<Self, AppError> {
+        let (manager, size) = match url {
+            DatabaseUrl::Sqlite(path) => {
+                if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(parent).map_err(|error| {
+                        AppError::Unavailable(format!(
+                            "cannot create the folder {}: {error}",
+                            parent.display()
+                        ))
+                    })?;
+                }
+                (
+                    ConnectionManager::new(format!("sqlite://{}", path.display())),
+                    8,
+                )
+            }
+            DatabaseUrl::Postgres(url) => (ConnectionManager::new(url.expose().clone()), 16),
+        };
+        let pool = Pool::builder()
+            .max_size(size)
+            .min_idle(Some(1))
+            .connection_timeout(Duration::from_secs(5))
+            .connection_customizer(Box::new(SqlitePragmas))
+            .build(manager)
+            .map_err(|error| AppError::Unavailable(error.to_string()))?;
+        Ok(Self {
+            pool,
+            backend: url.backend(),
+        })
+    }
+
+    /// The backend's name: `sqlite` or `postgresql`.
+    pub fn backend(&self) -> &'static str {
+        self.backend
+    }
+
+    /// Applies every migration not yet applied; returns how many ran.
+    pub fn migrate(&self) -> Result<usize, AppError> {
+        let mut conn = self.pool.get()?;
+        let applied = match &mut *conn {
+            DbConnection::Postgresql(pg) => pg.run_pending_migrations(POSTGRES_MIGRATIONS),
+            DbConnection::Sqlite(sqlite) => sqlite.run_pending_migrations(SQLITE_MIGRATIONS),
+        }
+        .map_err(|error| AppError::internal(format!("migration failed: {error}")))?;
+        Ok(applied.len())
+    }
+
+    /// Whether the database answers and no migration is pending.
+    pub fn is_ready(&self) -> Result<bool, AppError> {
+        let mut conn = self.pool.get()?;
+        let pending = match &mut *conn {
+            DbConnection::Postgresql(pg) => pg.has_pending_migration(POSTGRES_MIGRATIONS),
+            DbConnection::Sqlite(sqlite) => sqlite.has_pending_migration(SQLITE_MIGRATIONS),
+        }
+        .map_err(|error| AppError::Unavailable(error.to_string()))?;
+        Ok(!pending)
+    }
+
+    /// Runs `work` with a pooled connection on the blocking pool.
+    pub async fn run<T, F>(&self, work: F) -> Result<T, AppError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn: Pooled = pool.get()?;
+            work(&mut conn)
+        })
+        .await?
+    }
+
+    /// Runs `work` inside one transaction on the blocking pool: all of it is stored, or none.
+    pub async fn transaction<T, F>(&self, work: F) -> Result<T, AppError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.run(move |conn| conn.transaction(work)).await
+    }
+
+    /// Runs `work` with a connection on the current thread; for the CLI and start-up.
+    pub fn run_blocking<T>(
+        &self,
+        work: impl FnOnce(&mut DbConnection) -> Result<T, AppError>,
+    ) -> Result<T, AppError> {
+        let mut conn = self.pool.get()?;
+        work(&mut conn)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(url: &str) -> Result<DatabaseUrl, AppError> {
+        DatabaseUrl::parse(&SecretString::from(url))
+    }
+
+    #[test]
+    fn urls_are_sorted_by_scheme() {
+        assert!(
+            matches!(parse("sqlite://var/p.db"), Ok(DatabaseUrl::Sqlite(p)) if p == std::path::Path::new("var/p.db"))
+        );
+        assert!(matches!(parse("sqlite:p.db"), Ok(DatabaseUrl::Sqlite(_))));
+        assert!(matches!(
+            parse("/srv/portico.db"),
+            Ok(DatabaseUrl::Sqlite(_))
+        ));
+        assert!(matches!(
+            parse("postgres://u@h/db"),
+            Ok(DatabaseUrl::Postgres(_))
+        ));
+        assert!(matches!(
+            parse("postgresql://u@h/db"),
+            Ok(DatabaseUrl::Postgres(_))
+        ));
+    }
+
+    #[test]
+    fn an_unknown_scheme_is_refused_in_one_sentence() {
+        let Err(AppError::Invalid { message, .. }) = parse("mysql://root@localhost/portico") else {
+            panic!("mysql must be refused");
+        };
+        assert!(message.contains("'mysql' is not supported"), "{message}");
+    }
+
+    #[test]
+    fn both_migration_folders_hold_the_same_migrations() {
+        let names = |dir: &str| {
+            let mut names: Vec<String> = std::fs::read_dir(dir)
+                .unwrap()
+                .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            names
+        };
+        let root = env!("CARGO_MANIFEST_DIR");
+        assert_eq!(
+            names(&format!("{root}/migrations/sqlite")),
+            names(&format!("{root}/migrations/postgres"))
+        );
+    }
+}

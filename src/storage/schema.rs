@@ -1,0 +1,198 @@
+//! The tables as diesel sees them; kept by hand in step with both migration folders.
+
+diesel::table! {
+    organizations (id) {
+        id -> Text,
+        slug -> Text,
+        name -> Text,
+        status -> Text,
+        accent_color -> Text,
+        welcome_text -> Text,
+        footer_text -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    login_policies (org_id) {
+        org_id -> Text,
+        login_mode -> Text,
+        otp_channel -> Text,
+        code_length -> Integer,
+        code_lifetime_secs -> Integer,
+        code_max_guesses -> Integer,
+        resend_cooldown_secs -> Integer,
+        codes_per_hour -> Integer,
+        codes_per_day -> Integer,
+        code_failures_per_hour -> Integer,
+        password_min_length -> Integer,
+        lockout_threshold -> Integer,
+        lockout_window_secs -> Integer,
+        lockout_secs -> Integer,
+        session_idle_secs -> Integer,
+        session_absolute_secs -> Integer,
+        self_registration -> Text,
+        registration_domains -> Text,
+        anonymous_solutions -> Bool,
+        contacts_may_close -> Bool,
+        contacts_may_reopen -> Bool,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    contacts (org_id, id) {
+        org_id -> Text,
+        id -> Text,
+        email -> Nullable<Text>,
+        mobile -> Nullable<Text>,
+        name -> Text,
+        time_zone -> Text,
+        password_hash -> Nullable<Text>,
+        status -> Text,
+        password_failures -> Integer,
+        password_window_started_at -> Nullable<Timestamp>,
+        consecutive_password_failures -> Integer,
+        locked_until -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    admins (id) {
+        id -> Text,
+        email -> Text,
+        name -> Text,
+        password_hash -> Text,
+        is_platform -> Bool,
+        status -> Text,
+        password_failures -> Integer,
+        password_window_started_at -> Nullable<Timestamp>,
+        locked_until -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    org_admins (org_id, admin_id) {
+        org_id -> Text,
+        admin_id -> Text,
+    }
+}
+
+diesel::table! {
+    contact_sessions (org_id, id) {
+        org_id -> Text,
+        id -> Text,
+        contact_id -> Text,
+        token_hash -> Text,
+        auth_method -> Text,
+        created_at -> Timestamp,
+        last_seen_at -> Timestamp,
+        expires_at -> Timestamp,
+        client_ip -> Text,
+        user_agent -> Text,
+    }
+}
+
+diesel::table! {
+    admin_sessions (id) {
+        id -> Text,
+        admin_id -> Text,
+        token_hash -> Text,
+        created_at -> Timestamp,
+        last_seen_at -> Timestamp,
+        expires_at -> Timestamp,
+        proved_at -> Timestamp,
+        client_ip -> Text,
+        user_agent -> Text,
+    }
+}
+
+diesel::table! {
+    audit_events (id) {
+        id -> Text,
+        org_id -> Nullable<Text>,
+        occurred_at -> Timestamp,
+        actor -> Text,
+        kind -> Text,
+        detail -> Text,
+        client_ip -> Text,
+    }
+}
+
+diesel::table! {
+    service_categories (org_id, id) {
+        org_id -> Text,
+        id -> Text,
+        name -> Text,
+        description -> Text,
+        active -> Bool,
+        position -> Integer,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    solutions (org_id, id) {
+        org_id -> Text,
+        id -> Text,
+        topic -> Text,
+        title -> Text,
+        body -> Text,
+        status -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    requests (org_id, id) {
+        org_id -> Text,
+        id -> Text,
+        number -> BigInt,
+        contact_id -> Text,
+        category_id -> Text,
+        subject -> Text,
+        description -> Text,
+        priority -> Text,
+        status -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    request_replies (org_id, id) {
+        org_id -> Text,
+        id -> Text,
+        request_id -> Text,
+        author_kind -> Text,
+        author_id -> Nullable<Text>,
+        body -> Text,
+        internal -> Bool,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(login_policies -> organizations (org_id));
+diesel::joinable!(org_admins -> organizations (org_id));
+diesel::joinable!(org_admins -> admins (admin_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    organizations,
+    login_policies,
+    contacts,
+    admins,
+    org_admins,
+    contact_sessions,
+    admin_sessions,
+    audit_events,
+    service_categories,
+    solutions,
+    requests,
+    request_replies,
+);

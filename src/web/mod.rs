@@ -1,0 +1,166 @@
+//! The HTTP surface: the common login page, the organizations' portals, static assets and
+//! health checks, behind middleware that every response passes through.
+//!
+//! Middleware, outermost first: the request log (one line per request with its id, method,
+//! path, status and time; never a query string, body or cookie), security headers, the body
+//! size limit, the cookie jar, and the error page. Handlers parse input, call the domain and
+//! render a page; they hold no SQL.
+
+pub mod assets;
+pub mod common;
+pub mod cookies;
+pub mod csrf;
+pub mod errors;
+pub mod health;
+pub mod pages;
+pub mod portal;
+
+use std::{sync::Arc, time::Instant};
+
+use poem::{
+    Endpoint, EndpointExt, IntoResponse, Request, Response, Route,
+    http::{HeaderValue, Method, StatusCode, header},
+    listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
+    middleware::CookieJarManager,
+};
+use uuid::Uuid;
+
+use crate::{App, AppError};
+
+/// The id of one request, in its log line and its `x-request-id` header.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestId(pub Uuid);
+
+/// Every route of Portico, with its middleware.
+pub fn routes(app: Arc<App>) -> impl Endpoint {
+    let max_body = app.config.max_body_bytes;
+    let https = app.config.is_https();
+    let route = Route::new()
+        .at("/", poem::get(common::page).post(common::submit_login))
+        .at("/choose", poem::post(common::choose))
+        .at("/healthz", poem::get(health::healthz))
+        .at("/readyz", poem::get(health::readyz))
+        .at("/static/*path", poem::get(assets::file));
+    portal::routes(route)
+        .around(errors::render_error_page)
+        .with(CookieJarManager::new())
+        .around(move |next, req| limit_body(next, req, max_body))
+        .around(move |next, req| security_headers(next, req, https))
+        .around(log_request)
+        .data(app)
+}
+
+/// Binds `addr` and returns the acceptor, so callers (tests) can learn the port.
+pub async fn bind(addr: std::net::SocketAddr) -> std::io::Result<TcpAcceptor> {
+    TcpListener::bind(addr).into_acceptor().await
+}
+
+/// Serves until `shutdown` resolves.
+pub async fn serve(
+    app: Arc<App>,
+    acceptor: TcpAcceptor,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> std::io::Result<()> {
+    let local = acceptor.local_addr();
+    if let Some(addr) = local.first().and_then(|a| a.as_socket_addr()) {
+        tracing::info!(%addr, "listening");
+    }
+    poem::Server::new_with_acceptor(acceptor)
+        .run_with_graceful_shutdown(
+            routes(app),
+            shutdown,
+            Some(std::time::Duration::from_secs(10)),
+        )
+        .await
+}
+
+async fn log_request<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Response> {
+    let id = RequestId(Uuid::new_v4());
+    req.extensions_mut().insert(id);
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let mut response = match next.call(req).await {
+        Ok(response) => response.into_response(),
+        Err(error) => error.into_response(),
+    };
+    let status = response.status().as_u16();
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    tracing::info!(
+        request.id = %id.0,
+        http.method = %method,
+        http.path = %path,
+        http.status = status,
+        elapsed_ms = format_args!("{elapsed_ms:.1}"),
+        "request"
+    );
+    if let Ok(value) = HeaderValue::from_str(&id.0.to_string()) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    Ok(response)
+}
+
+const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
+    style-src 'self'; img-src 'self' data:; font-src 'self'; connect-src 'self'; \
+    form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+async fn security_headers<E: Endpoint>(
+    next: E,
+    req: Request,
+    https: bool,
+) -> poem::Result<Response> {
+    let is_asset = req.uri().path().starts_with("/static/") || req.uri().path().ends_with(".css");
+    let mut response = next.call(req).await?.into_response();
+    let headers = response.headers_mut();
+    let fixed = [
+        ("content-security-policy", CONTENT_SECURITY_POLICY),
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        ("referrer-policy", "same-origin"),
+        ("cross-origin-opener-policy", "same-origin"),
+    ];
+    for (name, value) in fixed {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    if https {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        );
+    }
+    if !is_asset {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    Ok(response)
+}
+
+/// Refuses bodies over `max` bytes, whether or not they announce their length, before any
+/// handler reads them.
+async fn limit_body<E: Endpoint>(next: E, mut req: Request, max: usize) -> poem::Result<Response> {
+    if matches!(*req.method(), Method::GET | Method::HEAD) {
+        return next.call(req).await.map(IntoResponse::into_response);
+    }
+    let announced = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|text| text.parse::<usize>().ok());
+    if announced.is_some_and(|length| length > max) {
+        return Err(AppError::PayloadTooLarge.into());
+    }
+    let body = req
+        .take_body()
+        .into_bytes_limit(max)
+        .await
+        .map_err(|_| poem::Error::from(AppError::PayloadTooLarge))?;
+    req.set_body(body);
+    next.call(req).await.map(IntoResponse::into_response)
+}
+
+/// A redirect after a form post (303, so the browser follows with GET).
+pub fn see_other(location: &str) -> Response {
+    Response::builder()
+        .status(StatusCode::SEE_OTHER)
+        .header(header::LOCATION, location)
+        .finish()
+}

@@ -1,0 +1,430 @@
+//! An organization's portal: its home page, its own login page, logout and its theme.
+//!
+//! Every handler starts from [`Portal::load`], which turns the slug into the organization and
+//! its login policy (a draft or unknown organization is a 404), and finds the visitor's
+//! session only among that organization's sessions, under that organization's cookie.
+
+use std::sync::Arc;
+
+use poem::{
+    IntoResponse, Request, Response, Route, handler,
+    http::{StatusCode, header},
+    web::{Data, Form, Path, cookie::CookieJar},
+};
+use serde::{Deserialize, Serialize};
+
+use super::{cookies, csrf, see_other};
+use crate::{
+    App, AppError,
+    domain::{
+        contact::{Contact, ContactStatus, Identifier},
+        login,
+        org::{LoginMode, LoginPolicy, OrgStatus, Organization},
+        password,
+        session::{self, ClientInfo},
+    },
+    secret::SecretString,
+    storage::{accounts, content, orgs, sessions},
+};
+
+/// Adds the portal's routes, under `/portal/{slug}`, to `route`.
+pub fn routes(route: Route) -> Route {
+    route
+        .at("/portal/:slug", poem::get(to_home))
+        .at("/portal/:slug/", poem::get(home))
+        .at(
+            "/portal/:slug/login",
+            poem::get(login_page).post(submit_login),
+        )
+        .at("/portal/:slug/logout", poem::post(logout))
+        .at("/portal/:slug/theme.css", poem::get(theme))
+}
+
+#[handler]
+fn to_home(Path(slug): Path<String>) -> Response {
+    see_other(&format!("/portal/{slug}/"))
+}
+
+/// One organization's portal as a request sees it.
+pub struct Portal {
+    pub org: Organization,
+    pub policy: LoginPolicy,
+}
+
+impl Portal {
+    /// The portal at `slug`; unknown and draft organizations are not found.
+    pub async fn load(app: &App, slug: &str) -> Result<Self, AppError> {
+        let slug = slug.to_owned();
+        let (org, policy) = app
+            .db
+            .run(move |conn| {
+                let Some(org) = orgs::find_by_slug(conn, &slug)? else {
+                    return Err(AppError::NotFound);
+                };
+                let policy = orgs::policy(conn, &org.id)?;
+                Ok((org, policy))
+            })
+            .await?;
+        if org.status == OrgStatus::Draft {
+            return Err(AppError::NotFound);
+        }
+        Ok(Self { org, policy })
+    }
+
+    /// The contact logged in to this portal, if any.
+    pub async fn signed_in(&self, app: &App, jar: &CookieJar) -> Result<Option<Contact>, AppError> {
+        let Some(token) = self.session_token(app, jar) else {
+            return Ok(None);
+        };
+        let org_id = self.org.id;
+        let idle = self.policy.session_idle_secs;
+        let token_hash = session::token_hash(&token);
+        app.db
+            .run(move |conn| {
+                let now = chrono::Utc::now().naive_utc();
+                let Some(found) = sessions::find_live(conn, &org_id, &token_hash, idle, now)?
+                else {
+                    return Ok(None);
+                };
+                let contact = accounts::find_contact(conn, &org_id, &found.contact_id)?;
+                Ok(contact.filter(|c| c.status == ContactStatus::Active))
+            })
+            .await
+    }
+
+    fn session_token(&self, app: &App, jar: &CookieJar) -> Option<SecretString> {
+        let cookie = jar.get(&cookies::session_name(app, &self.org.slug))?;
+        let value = cookie.value_str();
+        session::is_token_shaped(value).then(|| SecretString::from(value))
+    }
+
+    fn chrome(&self, app: &App, jar: &CookieJar, title: &str, contact: Option<&Contact>) -> Chrome {
+        Chrome {
+            page_title: format!("{title} · {}", self.org.name),
+            portal: Some(PortalView {
+                name: self.org.name.clone(),
+                slug: self.org.slug.clone(),
+                footer_text: self.org.branding.footer_text.clone(),
+            }),
+            contact_name: contact.map(|c| c.name.clone()),
+            csrf: csrf::token(app, jar),
+        }
+    }
+}
+
+/// What the layout needs on every page.
+#[derive(Serialize)]
+pub struct Chrome {
+    pub page_title: String,
+    pub portal: Option<PortalView>,
+    pub contact_name: Option<String>,
+    pub csrf: String,
+}
+
+#[derive(Serialize)]
+pub struct PortalView {
+    pub name: String,
+    pub slug: String,
+    pub footer_text: String,
+}
+
+#[derive(Serialize)]
+struct HomeView {
+    #[serde(flatten)]
+    chrome: Chrome,
+    welcome_text: String,
+    greeting: Option<String>,
+    requests: Vec<RequestLine>,
+    solutions: Vec<SolutionLine>,
+}
+
+#[derive(Serialize)]
+struct RequestLine {
+    number: i64,
+    subject: String,
+    status: String,
+}
+
+#[derive(Serialize)]
+struct SolutionLine {
+    topic: String,
+    title: String,
+}
+
+#[handler]
+async fn home(
+    Path(slug): Path<String>,
+    Data(app): Data<&Arc<App>>,
+    jar: &CookieJar,
+) -> poem::Result<Response> {
+    let portal = Portal::load(app, &slug).await?;
+    let contact = portal.signed_in(app, jar).await?;
+    let org_id = portal.org.id;
+    let show_solutions = contact.is_some() || portal.policy.anonymous_solutions;
+    let contact_id = contact.as_ref().map(|c| c.id);
+    let (requests, solutions) = app
+        .db
+        .run(move |conn| {
+            let requests = match contact_id {
+                Some(id) => content::requests_of_contact(conn, &org_id, &id, 10)?,
+                None => Vec::new(),
+            };
+            let solutions = if show_solutions {
+                content::published_solution_titles(conn, &org_id)?
+            } else {
+                Vec::new()
+            };
+            Ok((requests, solutions))
+        })
+        .await?;
+    let view = HomeView {
+        chrome: portal.chrome(app, jar, "Home", contact.as_ref()),
+        welcome_text: portal.org.branding.welcome_text.clone(),
+        greeting: contact.as_ref().map(|c| c.name.clone()),
+        requests: requests
+            .into_iter()
+            .map(|(number, subject, status)| RequestLine {
+                number,
+                subject,
+                status: status.replace('_', " "),
+            })
+            .collect(),
+        solutions: solutions
+            .into_iter()
+            .map(|(topic, title)| SolutionLine { topic, title })
+            .collect(),
+    };
+    Ok(app.pages.render("portal/home", &view)?.into_response())
+}
+
+/// The login form as filled in and what went wrong with it.
+#[derive(Serialize, Default)]
+pub struct LoginFormView {
+    pub identifier: String,
+    pub error: Option<String>,
+    pub identifier_error: Option<String>,
+    pub password_error: Option<String>,
+}
+
+#[derive(Serialize)]
+struct LoginView {
+    #[serde(flatten)]
+    chrome: Chrome,
+    #[serde(flatten)]
+    form: LoginFormView,
+    action: String,
+    welcome_text: String,
+    uses_password: bool,
+    uses_code: bool,
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    pub csrf: String,
+    #[serde(default)]
+    pub identifier: String,
+    #[serde(default)]
+    pub password: String,
+}
+
+fn render_login(
+    app: &App,
+    jar: &CookieJar,
+    portal: &Portal,
+    form: LoginFormView,
+    status: StatusCode,
+) -> poem::Result<Response> {
+    let mode = portal.policy.login_mode;
+    let view = LoginView {
+        chrome: portal.chrome(app, jar, "Log in", None),
+        form,
+        action: format!("/portal/{}/login", portal.org.slug),
+        welcome_text: portal.org.branding.welcome_text.clone(),
+        uses_password: mode.uses_password(),
+        uses_code: mode != LoginMode::Password,
+    };
+    Ok(app
+        .pages
+        .render("portal/login", &view)?
+        .with_status(status)
+        .into_response())
+}
+
+#[handler]
+async fn login_page(
+    Path(slug): Path<String>,
+    Data(app): Data<&Arc<App>>,
+    jar: &CookieJar,
+) -> poem::Result<Response> {
+    let portal = Portal::load(app, &slug).await?;
+    if portal.signed_in(app, jar).await?.is_some() {
+        return Ok(see_other(&format!("/portal/{slug}/")));
+    }
+    render_login(app, jar, &portal, LoginFormView::default(), StatusCode::OK)
+}
+
+/// The one message for every refused password, whatever the reason.
+pub const GENERIC_REFUSAL: &str =
+    "That email address or mobile number and password do not match. Check them and try again.";
+
+#[handler]
+async fn submit_login(
+    Path(slug): Path<String>,
+    Data(app): Data<&Arc<App>>,
+    jar: &CookieJar,
+    req: &Request,
+    Form(form): Form<LoginForm>,
+) -> poem::Result<Response> {
+    let portal = Portal::load(app, &slug).await?;
+    csrf::verify(app, jar, &form.csrf)?;
+    if !portal.policy.login_mode.uses_password() {
+        let message = "This portal logs people in with a one-time code, not a password.";
+        return refuse(app, jar, &portal, &form.identifier, message);
+    }
+    let (identifier, password) = match check_login_form(&form) {
+        Ok(parsed) => parsed,
+        Err(view) => {
+            return render_login(app, jar, &portal, view, StatusCode::UNPROCESSABLE_ENTITY);
+        }
+    };
+    let client = cookies::client_info(req);
+    let empty_password = password.expose().is_empty();
+    let proven = login::prove_password(
+        app,
+        &portal.org,
+        &portal.policy,
+        &identifier,
+        password,
+        &client,
+    )
+    .await?;
+    if empty_password {
+        let view = LoginFormView {
+            identifier: form.identifier.trim().to_owned(),
+            password_error: Some("Enter your password.".to_owned()),
+            ..LoginFormView::default()
+        };
+        return render_login(app, jar, &portal, view, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    let Some(contact) = proven else {
+        return refuse(app, jar, &portal, &form.identifier, GENERIC_REFUSAL);
+    };
+    if !portal.policy.login_mode.password_suffices() {
+        // TODO(#3): the second step (a one-time code) of password_and_otp.
+        let message = "Your password is right, but this portal also needs a one-time code, and \
+                       code login is not available yet.";
+        return refuse(app, jar, &portal, &form.identifier, message);
+    }
+    start_session(app, jar, &portal, &contact, &client).await
+}
+
+fn refuse(
+    app: &App,
+    jar: &CookieJar,
+    portal: &Portal,
+    identifier: &str,
+    message: &str,
+) -> poem::Result<Response> {
+    let view = LoginFormView {
+        identifier: identifier.trim().to_owned(),
+        error: Some(message.to_owned()),
+        ..LoginFormView::default()
+    };
+    render_login(app, jar, portal, view, StatusCode::UNAUTHORIZED)
+}
+
+/// Reads the identifier and password of a login form, or says what is wrong with them.
+pub fn check_login_form(form: &LoginForm) -> Result<(Identifier, SecretString), LoginFormView> {
+    let mut view = LoginFormView {
+        identifier: form.identifier.trim().chars().take(256).collect(),
+        ..LoginFormView::default()
+    };
+    if password::is_too_long(&form.password) {
+        view.password_error = Some("Passwords are at most 128 characters long.".to_owned());
+    }
+    let identifier = match Identifier::parse(&form.identifier) {
+        Ok(identifier) => Some(identifier),
+        Err(AppError::Invalid { message, .. }) => {
+            view.identifier_error = Some(message);
+            None
+        }
+        Err(other) => {
+            view.identifier_error = Some(other.to_string());
+            None
+        }
+    };
+    match identifier {
+        Some(identifier) if view.password_error.is_none() => {
+            Ok((identifier, SecretString::from(form.password.clone())))
+        }
+        _ => Err(view),
+    }
+}
+
+/// Opens a session for a proven contact, replacing any older one of this portal in this
+/// browser, and sends the browser to the portal home.
+pub async fn start_session(
+    app: &App,
+    jar: &CookieJar,
+    portal: &Portal,
+    contact: &Contact,
+    client: &ClientInfo,
+) -> poem::Result<Response> {
+    end_session(app, jar, portal).await?;
+    let token = login::open_session(app, &portal.policy, contact, "password", client).await?;
+    let name = cookies::session_name(app, &portal.org.slug);
+    jar.add(cookies::build(
+        app,
+        &name,
+        token.expose(),
+        cookies::SameSite::Lax,
+    ));
+    Ok(see_other(&format!("/portal/{}/", portal.org.slug)))
+}
+
+async fn end_session(app: &App, jar: &CookieJar, portal: &Portal) -> Result<(), AppError> {
+    if let Some(token) = portal.session_token(app, jar) {
+        let org_id = portal.org.id;
+        let token_hash = session::token_hash(&token);
+        app.db
+            .run(move |conn| sessions::delete_by_token(conn, &org_id, &token_hash))
+            .await?;
+    }
+    Ok(())
+}
+
+#[derive(Deserialize)]
+struct CsrfOnly {
+    #[serde(default)]
+    csrf: String,
+}
+
+#[handler]
+async fn logout(
+    Path(slug): Path<String>,
+    Data(app): Data<&Arc<App>>,
+    jar: &CookieJar,
+    Form(form): Form<CsrfOnly>,
+) -> poem::Result<Response> {
+    let portal = Portal::load(app, &slug).await?;
+    csrf::verify(app, jar, &form.csrf)?;
+    end_session(app, jar, &portal).await?;
+    jar.add(cookies::removal(app, &cookies::session_name(app, &slug)));
+    Ok(see_other(&format!("/portal/{slug}/login")))
+}
+
+#[handler]
+async fn theme(Path(slug): Path<String>, Data(app): Data<&Arc<App>>) -> poem::Result<Response> {
+    let portal = Portal::load(app, &slug).await?;
+    let accent = &portal.org.branding.accent_color;
+    let accent = if crate::domain::org::check_accent_color(accent).is_ok() {
+        accent.as_str()
+    } else {
+        "#1d4ed8"
+    };
+    Ok(Response::builder()
+        .header(header::CONTENT_TYPE, "text/css; charset=utf-8")
+        .header(header::CACHE_CONTROL, "public, max-age=60")
+        .body(format!(":root {{ --accent: {accent}; }}\n")))
+}
