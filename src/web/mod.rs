@@ -2,8 +2,8 @@
 //! health checks, behind middleware that every response passes through.
 //!
 //! Middleware, outermost first: the request log (one line per request with its id, method,
-//! path, status and time; never a query string, body or cookie), security headers, the body
-//! size limit, the cookie jar, and the error page. Handlers parse input, call the domain and
+//! path, status and time; never a query string, body or cookie), security headers, the error
+//! page, the body size limit and the cookie jar. Handlers parse input, call the domain and
 //! render a page; they hold no SQL.
 
 pub mod assets;
@@ -42,9 +42,9 @@ pub fn routes(app: Arc<App>) -> impl Endpoint {
         .at("/readyz", poem::get(health::readyz))
         .at("/static/*path", poem::get(assets::file));
     portal::routes(route)
-        .around(errors::render_error_page)
         .with(CookieJarManager::new())
         .around(move |next, req| limit_body(next, req, max_body))
+        .around(errors::render_error_page)
         .around(move |next, req| security_headers(next, req, https))
         .around(log_request)
         .data(app)

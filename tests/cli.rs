@@ -1,0 +1,270 @@
+//! The `portico` binary as an operator meets it: clear one-sentence errors, idempotent
+//! seeding, admin accounts from the command line, and the health endpoints.
+
+mod common;
+
+use std::process::{Command, Output, Stdio};
+
+use common::{Backend, TestApp};
+use reqwest::StatusCode;
+
+fn portico(args: &[&str], data_dir: &std::path::Path, stdin: Option<&str>) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_portico"))
+        .args(args)
+        .env_remove("PORTICO_DATABASE_URL")
+        .env("PORTICO_DATA_DIR", data_dir)
+        .env("PORTICO_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    if let Some(text) = stdin {
+        input.write_all(text.as_bytes()).unwrap();
+    }
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn an_unknown_database_scheme_stops_start_up_with_one_sentence() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = portico(
+        &[
+            "migrate",
+            "--database-url",
+            "mysql://root@localhost/portico",
+        ],
+        dir.path(),
+        None,
+    );
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("The database URL scheme 'mysql' is not supported"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        !dir.path().join("portico.db").exists(),
+        "no SQLite file was made instead"
+    );
+}
+
+#[test]
+fn an_unreachable_database_stops_start_up_with_one_sentence() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = portico(
+        &[
+            "migrate",
+            "--database-url",
+            "postgres://portico:secret-pw@127.0.0.1:1/portico",
+        ],
+        dir.path(),
+        None,
+    );
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("Cannot reach the database"), "{stderr}");
+    assert!(
+        !stderr.contains("secret-pw"),
+        "the database password leaked: {stderr}"
+    );
+}
+
+#[test]
+fn an_unreadable_config_file_stops_start_up_with_one_sentence() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = portico(
+        &["--config", "/nonexistent/portico.toml", "migrate"],
+        dir.path(),
+        None,
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("Cannot read the configuration file /nonexistent/portico.toml")
+    );
+
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "bind = 12\n").unwrap();
+    let out = portico(
+        &["--config", bad.to_str().unwrap(), "migrate"],
+        dir.path(),
+        None,
+    );
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("is not valid"));
+}
+
+#[test]
+fn migrate_creates_the_sqlite_database_and_the_secret_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = portico(&["migrate"], dir.path(), None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("Database is up to date (sqlite)"));
+    assert!(dir.path().join("portico.db").exists());
+    let key = dir.path().join("secret.key");
+    assert!(std::fs::read_to_string(&key).unwrap().len() >= 32);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "the secret key is readable by others");
+    }
+}
+
+both_backends!(
+    seeding_twice_changes_nothing,
+    admin_create_reads_the_password_from_stdin,
+    health_and_readiness
+);
+
+async fn seeding_twice_changes_nothing(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
+    let url = app.app.config.database_url.expose().clone();
+    let dir = app.data_dir.path().to_owned();
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures");
+    let first = tokio::task::spawn_blocking({
+        let (url, dir) = (url.clone(), dir.clone());
+        move || portico(&["--database-url", &url, "seed", fixtures], &dir, None)
+    })
+    .await
+    .unwrap();
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    assert!(
+        text(&first.stdout).starts_with("Added 5 organizations"),
+        "{}",
+        text(&first.stdout)
+    );
+
+    let second = tokio::task::spawn_blocking(move || {
+        portico(&["--database-url", &url, "seed", fixtures], &dir, None)
+    })
+    .await
+    .unwrap();
+    assert!(second.status.success());
+    assert!(
+        text(&second.stdout).contains("Nothing to add"),
+        "{}",
+        text(&second.stdout)
+    );
+    let login = app
+        .browser()
+        .password_login("acme", "demo@acme.example", common::DEMO_PASSWORD)
+        .await;
+    assert_eq!(login.status, StatusCode::SEE_OTHER);
+}
+
+async fn admin_create_reads_the_password_from_stdin(backend: Backend) {
+    let Some(app) = TestApp::demo(backend).await else {
+        return;
+    };
+    let url = app.app.config.database_url.expose().clone();
+    let dir = app.data_dir.path().to_owned();
+    let run = move |args: Vec<String>, stdin: &'static str| {
+        let (url, dir) = (url.clone(), dir.clone());
+        tokio::task::spawn_blocking(move || {
+            let mut all = vec!["--database-url".to_owned(), url];
+            all.extend(args);
+            let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+            portico(&refs, &dir, Some(stdin))
+        })
+    };
+    let args = |list: &[&str]| list.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+
+    let short = run(
+        args(&[
+            "admin",
+            "create",
+            "--email",
+            "ops@globex.example",
+            "--org",
+            "globex",
+        ]),
+        "short\n",
+    )
+    .await
+    .unwrap();
+    assert!(!short.status.success());
+    assert!(text(&short.stderr).contains("15 to 128 characters"));
+
+    let created = run(
+        args(&[
+            "admin",
+            "create",
+            "--email",
+            "Ops@Globex.example",
+            "--org",
+            "globex",
+        ]),
+        "a-long-enough-admin-password\n",
+    )
+    .await
+    .unwrap();
+    assert!(created.status.success(), "{}", text(&created.stderr));
+    assert!(text(&created.stdout).contains("Admin ops@globex.example created."));
+
+    let again = run(
+        args(&["admin", "create", "--email", "ops@globex.example"]),
+        "a-long-enough-admin-password\n",
+    )
+    .await
+    .unwrap();
+    assert!(!again.status.success());
+
+    let reset = run(
+        args(&["admin", "reset-password", "--email", "ops@globex.example"]),
+        "another-long-admin-password\n",
+    )
+    .await
+    .unwrap();
+    assert!(reset.status.success(), "{}", text(&reset.stderr));
+
+    let stored = app
+        .app
+        .db
+        .run(|conn| portico::storage::accounts::find_admin_by_email(conn, "ops@globex.example"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!stored.0.is_platform);
+    assert_eq!(stored.0.org_ids.len(), 1);
+    assert!(stored.1.starts_with("$argon2id$"));
+    let verdict = app
+        .app
+        .hasher
+        .verify("another-long-admin-password".into(), Some(stored.1))
+        .await
+        .unwrap();
+    assert!(matches!(
+        verdict,
+        portico::domain::password::Verdict::Match { .. }
+    ));
+}
+
+async fn health_and_readiness(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
+    let browser = app.browser();
+    let health = browser.get("/healthz").await;
+    assert_eq!(
+        (health.status, health.body.as_str()),
+        (StatusCode::OK, "ok")
+    );
+    let ready = browser.get("/readyz").await;
+    assert_eq!(
+        (ready.status, ready.body.as_str()),
+        (StatusCode::OK, "ready")
+    );
+    assert!(health.headers.contains_key("x-request-id"));
+    assert_eq!(health.headers["x-content-type-options"], "nosniff");
+}

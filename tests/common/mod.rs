@@ -1,0 +1,339 @@
+//! The test harness: a real Portico server on a free loopback port, on a fresh SQLite file or
+//! a fresh PostgreSQL database, driven over HTTP like a browser would.
+//!
+//! `both_backends!(scenario)` turns `async fn scenario(backend: Backend)` into two tests,
+//! `scenario::sqlite` and `scenario::postgres`. The PostgreSQL one runs when
+//! `PORTICO_TEST_POSTGRES_URL` names a server it may create databases on; each test gets its
+//! own database, dropped afterwards. Without the variable the test says loudly that it did not
+//! run, and under CI (`CI=true`) it fails instead.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::{collections::HashMap, sync::Arc};
+
+use diesel::{Connection, PgConnection, RunQueryDsl};
+use poem::listener::Acceptor;
+use portico::{App, Config, config::Overrides, fixtures, web};
+use reqwest::{StatusCode, header::HeaderMap, redirect::Policy};
+use tokio::sync::oneshot;
+
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs a scenario once per backend, as two tests.
+#[macro_export]
+macro_rules! both_backends {
+    ($($scenario:ident),+ $(,)?) => {
+        $(
+            mod $scenario {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$scenario($crate::common::Backend::Sqlite).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$scenario($crate::common::Backend::Postgres).await;
+                }
+            }
+        )+
+    };
+}
+
+/// A PostgreSQL database made for one test and dropped with it.
+struct PgDatabase {
+    admin_url: String,
+    name: String,
+}
+
+impl PgDatabase {
+    fn create(admin_url: &str) -> (Self, String) {
+        let name = format!("portico_test_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = PgConnection::establish(admin_url)
+            .unwrap_or_else(|e| panic!("cannot reach PORTICO_TEST_POSTGRES_URL: {e}"));
+        diesel::sql_query(format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .unwrap();
+        let base = admin_url
+            .rsplit_once('/')
+            .map_or(admin_url, |(base, _)| base);
+        let url = format!("{base}/{name}");
+        (
+            Self {
+                admin_url: admin_url.to_owned(),
+                name,
+            },
+            url,
+        )
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        if let Ok(mut conn) = PgConnection::establish(&self.admin_url) {
+            let _ = diesel::sql_query(format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+            .execute(&mut conn);
+        }
+    }
+}
+
+/// A running Portico server with its own database and data folder.
+pub struct TestApp {
+    pub app: Arc<App>,
+    pub base: String,
+    pub backend: Backend,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+    pg: Option<PgDatabase>,
+    pub data_dir: tempfile::TempDir,
+}
+
+impl TestApp {
+    /// Starts an empty Portico on `backend`; `None` (said loudly) when PostgreSQL is not
+    /// configured outside CI.
+    pub async fn start(backend: Backend) -> Option<Self> {
+        Self::start_with(backend, |_| {}).await
+    }
+
+    /// Starts Portico with the demo fixtures loaded.
+    pub async fn demo(backend: Backend) -> Option<Self> {
+        let app = Self::start(backend).await?;
+        let set = fixtures::FixtureSet::embedded().unwrap();
+        fixtures::seed(&app.app, &set).await.unwrap();
+        Some(app)
+    }
+
+    /// Starts Portico after letting `adjust` change its configuration.
+    pub async fn start_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Option<Self> {
+        let data_dir = tempfile::tempdir().unwrap();
+        let (pg, database_url) = match backend {
+            Backend::Sqlite => (
+                None,
+                format!("sqlite://{}", data_dir.path().join("portico.db").display()),
+            ),
+            Backend::Postgres => {
+                let Some(admin_url) = postgres_admin_url() else {
+                    return None;
+                };
+                let (db, url) = tokio::task::spawn_blocking(move || PgDatabase::create(&admin_url))
+                    .await
+                    .unwrap();
+                (Some(db), url)
+            }
+        };
+        let acceptor = web::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let addr = acceptor.local_addr()[0].as_socket_addr().copied().unwrap();
+        let overrides = Overrides {
+            data_dir: Some(data_dir.path().to_owned()),
+            database_url: Some(database_url),
+            bind: Some(addr.to_string()),
+            ..Overrides::default()
+        };
+        let mut config = Config::from_sources(&overrides, &HashMap::new()).unwrap();
+        adjust(&mut config);
+        let app = tokio::task::spawn_blocking(move || App::build(config))
+            .await
+            .unwrap()
+            .unwrap();
+        let (tx, rx) = oneshot::channel::<()>();
+        let served = app.clone();
+        let server = tokio::spawn(async move {
+            web::serve(served, acceptor, async {
+                let _ = rx.await;
+            })
+            .await
+            .unwrap();
+        });
+        Some(Self {
+            app,
+            base: format!("http://{addr}"),
+            backend,
+            shutdown: Some(tx),
+            server: Some(server),
+            pg,
+            data_dir,
+        })
+    }
+
+    /// A new browser: its own cookie jar, redirects not followed.
+    pub fn browser(&self) -> Browser {
+        Browser {
+            client: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(Policy::none())
+                .build()
+                .unwrap(),
+            base: self.base.clone(),
+        }
+    }
+
+    /// The kinds of the organization's latest audit events, newest first.
+    pub async fn audit_kinds(&self, slug: &str) -> Vec<(String, String)> {
+        let slug = slug.to_owned();
+        self.app
+            .db
+            .run(move |conn| {
+                let org = portico::storage::orgs::find_by_slug(conn, &slug)?.unwrap();
+                portico::storage::audit::recent_kinds(conn, &org.id, 50)
+            })
+            .await
+            .unwrap()
+    }
+
+    /// Stops the server, then drops the database.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.abort();
+        }
+        drop(self.pg.take());
+    }
+}
+
+fn postgres_admin_url() -> Option<String> {
+    match std::env::var("PORTICO_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var("CI").is_err(),
+                "PORTICO_TEST_POSTGRES_URL is not set under CI: the PostgreSQL tests cannot run"
+            );
+            eprintln!(
+                "\n*** PostgreSQL test NOT RUN: set PORTICO_TEST_POSTGRES_URL \
+                 (e.g. postgres://postgres@127.0.0.1/postgres) to run it ***\n"
+            );
+            None
+        }
+    }
+}
+
+/// An HTTP response, read whole.
+#[derive(Debug)]
+pub struct Page {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Page {
+    /// The `Location` header of a redirect.
+    pub fn location(&self) -> &str {
+        self.headers
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    }
+
+    /// The hidden CSRF token of the first form on the page.
+    pub fn csrf(&self) -> String {
+        let marker = "name=\"csrf\" value=\"";
+        let start = self.body.find(marker).expect("page has no CSRF field") + marker.len();
+        let end = self.body[start..].find('"').unwrap();
+        self.body[start..start + end].to_owned()
+    }
+
+    /// The page body with its per-visit parts (form tokens) blanked, for comparing answers.
+    pub fn comparable_body(&self) -> String {
+        let mut body = self.body.clone();
+        let marker = "name=\"csrf\" value=\"";
+        let mut from = 0;
+        while let Some(at) = body[from..].find(marker) {
+            let start = from + at + marker.len();
+            let end = start + body[start..].find('"').unwrap();
+            body.replace_range(start..end, "");
+            from = start;
+        }
+        body
+    }
+
+    /// The `Set-Cookie` headers.
+    pub fn set_cookies(&self) -> Vec<String> {
+        self.headers
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok().map(str::to_owned))
+            .collect()
+    }
+}
+
+/// A client with its own cookie jar, like one browser.
+pub struct Browser {
+    pub client: reqwest::Client,
+    pub base: String,
+}
+
+impl Browser {
+    pub async fn get(&self, path: &str) -> Page {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
+        read(response).await
+    }
+
+    pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let response = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .form(fields)
+            .send()
+            .await
+            .unwrap();
+        read(response).await
+    }
+
+    /// Opens `page` for its form token, then posts `fields` with it to `action`.
+    pub async fn submit(&self, page: &str, action: &str, fields: &[(&str, &str)]) -> Page {
+        let csrf = self.get(page).await.csrf();
+        let mut all = vec![("csrf", csrf.as_str())];
+        all.extend_from_slice(fields);
+        self.post_form(action, &all).await
+    }
+
+    /// Logs in on a portal's own login page with a password.
+    pub async fn password_login(&self, slug: &str, identifier: &str, password: &str) -> Page {
+        let path = format!("/portal/{slug}/login");
+        self.submit(
+            &path,
+            &path,
+            &[("identifier", identifier), ("password", password)],
+        )
+        .await
+    }
+}
+
+async fn read(response: reqwest::Response) -> Page {
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.text().await.unwrap();
+    Page {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// The demo password of every demo contact.
+pub const DEMO_PASSWORD: &str = "portico-demo-password";
