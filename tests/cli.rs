@@ -1,6 +1,12 @@
 //! The `portico` binary as an operator meets it: clear one-sentence errors, idempotent
 //! seeding, admin accounts from the command line, and the health endpoints.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails loudly on the first surprise"
+)]
+
 mod common;
 
 use std::process::{Command, Output, Stdio};

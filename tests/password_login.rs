@@ -1,6 +1,12 @@
 //! Password login on the portals and the common login page, on SQLite and PostgreSQL:
 //! what a contact sees, what is stored, and what an attacker gets back.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails loudly on the first surprise"
+)]
+
 mod common;
 
 use common::{Backend, DEMO_PASSWORD, TestApp};

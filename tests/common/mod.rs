@@ -119,9 +119,7 @@ impl TestApp {
                 format!("sqlite://{}", data_dir.path().join("portico.db").display()),
             ),
             Backend::Postgres => {
-                let Some(admin_url) = postgres_admin_url() else {
-                    return None;
-                };
+                let admin_url = postgres_admin_url()?;
                 let (db, url) = tokio::task::spawn_blocking(move || PgDatabase::create(&admin_url))
                     .await
                     .unwrap();
