@@ -7,7 +7,7 @@ use rand::{RngCore, rngs::OsRng};
 
 use crate::{
     AppError, Config,
-    domain::{password::PasswordHasher, signing::Signer},
+    domain::{delivery::Deliveries, messages::Messages, password::PasswordHasher, signing::Signer},
     secret::SecretString,
     storage::{DatabaseUrl, Db},
     web::pages::Pages,
@@ -20,6 +20,8 @@ pub struct App {
     pub hasher: PasswordHasher,
     pub signer: Signer,
     pub pages: Pages,
+    pub messages: Messages,
+    pub deliveries: Deliveries,
 }
 
 impl App {
@@ -41,7 +43,10 @@ impl App {
         };
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
         let hasher = PasswordHasher::new(config.password_hashing, workers)?;
+        let deliveries = Deliveries::from_config(&config)?;
         Ok(Arc::new(Self {
+            messages: Messages::load()?,
+            deliveries,
             config,
             db,
             hasher,

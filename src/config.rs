@@ -33,6 +33,79 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Argon2id parameters for new password hashes.
     pub password_hashing: PasswordHashing,
+    /// Where emails go: an SMTP server, or `.eml` files under `<data dir>/mail/` when unset.
+    pub smtp_url: Option<SecretString>,
+    /// The From address of every email.
+    pub mail_from: String,
+    /// Where SMS go: an HTTP gateway, or JSON files under `<data dir>/sms/` when unset.
+    pub sms_gateway: Option<SmsGateway>,
+    /// The region assumed for mobile numbers typed without a country code (ISO 3166 code).
+    pub phone_region: String,
+}
+
+/// A generic HTTP SMS gateway: one request per message.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmsGateway {
+    /// The URL to call; may carry credentials, so it is kept secret.
+    pub url: SecretString,
+    /// `POST` (default), `PUT` or `GET`.
+    #[serde(default = "default_method")]
+    pub method: String,
+    /// Extra headers, such as an `Authorization` header; their values are secret.
+    #[serde(default)]
+    pub headers: std::collections::BTreeMap<String, SecretString>,
+    /// A handlebars template for the body, with `{{json to}}` and `{{json body}}` for
+    /// JSON-quoted values and `{{form to}}` for form-encoded ones.
+    #[serde(default = "default_sms_body")]
+    pub body_template: String,
+    /// The body's content type.
+    #[serde(default = "default_sms_content_type")]
+    pub content_type: String,
+    /// Statuses that mean "accepted", such as `200-299` or `200,202`.
+    #[serde(default = "default_accept")]
+    pub accept_statuses: String,
+    /// Seconds to wait for the gateway before counting the attempt as failed.
+    #[serde(default = "default_sms_timeout")]
+    pub timeout_secs: u64,
+}
+
+fn default_method() -> String {
+    "POST".to_owned()
+}
+
+fn default_sms_body() -> String {
+    "{\"to\": {{json to}}, \"body\": {{json body}}}".to_owned()
+}
+
+fn default_sms_content_type() -> String {
+    "application/json".to_owned()
+}
+
+fn default_accept() -> String {
+    "200-299".to_owned()
+}
+
+fn default_sms_timeout() -> u64 {
+    10
+}
+
+impl SmsGateway {
+    /// Whether the gateway's answer `status` means the message was accepted.
+    pub fn accepts(&self, status: u16) -> bool {
+        self.accept_statuses.split(',').any(|part| {
+            let part = part.trim();
+            match part.split_once('-') {
+                Some((low, high)) => {
+                    match (low.trim().parse::<u16>(), high.trim().parse::<u16>()) {
+                        (Ok(low), Ok(high)) => (low..=high).contains(&status),
+                        _ => false,
+                    }
+                }
+                None => part.parse::<u16>() == Ok(status),
+            }
+        })
+    }
 }
 
 /// Argon2id cost parameters. Hashes carry their own, so raising these upgrades each stored
@@ -68,6 +141,10 @@ struct FileConfig {
     secret_key: Option<String>,
     max_body_bytes: Option<usize>,
     password_hashing: Option<PasswordHashing>,
+    smtp_url: Option<String>,
+    mail_from: Option<String>,
+    sms_gateway: Option<SmsGateway>,
+    phone_region: Option<String>,
 }
 
 /// Settings given on the command line, which win over everything else.
@@ -141,6 +218,14 @@ impl Config {
         let password_hashing = file.password_hashing.unwrap_or_default();
         check_hashing(&password_hashing)?;
 
+        let smtp_url = pick(&None, "PORTICO_SMTP_URL", file.smtp_url).map(Secret::new);
+        let mail_from = pick(&None, "PORTICO_MAIL_FROM", file.mail_from)
+            .unwrap_or_else(|| "Portico <portico@localhost>".to_owned());
+        let sms_gateway = sms_gateway_from_env(env)?.or(file.sms_gateway);
+        let phone_region = pick(&None, "PORTICO_PHONE_REGION", file.phone_region)
+            .unwrap_or_else(|| "US".to_owned())
+            .to_uppercase();
+
         Ok(Self {
             database_url: Secret::new(database_url),
             bind,
@@ -149,6 +234,10 @@ impl Config {
             secret_key,
             max_body_bytes,
             password_hashing,
+            smtp_url,
+            mail_from,
+            sms_gateway,
+            phone_region,
         })
     }
 
@@ -156,6 +245,38 @@ impl Config {
     pub fn is_https(&self) -> bool {
         self.public_url.starts_with("https://")
     }
+}
+
+/// The SMS gateway from `PORTICO_SMS_GATEWAY_*` variables, when a URL is set.
+fn sms_gateway_from_env(env: &HashMap<String, String>) -> Result<Option<SmsGateway>, ConfigError> {
+    let Some(url) = env.get("PORTICO_SMS_GATEWAY_URL") else {
+        return Ok(None);
+    };
+    let headers = match env.get("PORTICO_SMS_GATEWAY_HEADERS") {
+        Some(text) => serde_json::from_str(text).map_err(|_| {
+            ConfigError(
+                "PORTICO_SMS_GATEWAY_HEADERS must be a JSON object of header names and values."
+                    .to_owned(),
+            )
+        })?,
+        None => Default::default(),
+    };
+    let get = |key: &str, default: fn() -> String| env.get(key).cloned().unwrap_or_else(default);
+    let timeout_secs = match env.get("PORTICO_SMS_GATEWAY_TIMEOUT_SECS") {
+        Some(text) => text.parse().map_err(|_| {
+            ConfigError("PORTICO_SMS_GATEWAY_TIMEOUT_SECS must be a whole number.".to_owned())
+        })?,
+        None => default_sms_timeout(),
+    };
+    Ok(Some(SmsGateway {
+        url: Secret::new(url.clone()),
+        method: get("PORTICO_SMS_GATEWAY_METHOD", default_method),
+        headers,
+        body_template: get("PORTICO_SMS_GATEWAY_BODY", default_sms_body),
+        content_type: get("PORTICO_SMS_GATEWAY_CONTENT_TYPE", default_sms_content_type),
+        accept_statuses: get("PORTICO_SMS_GATEWAY_ACCEPT", default_accept),
+        timeout_secs,
+    }))
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {

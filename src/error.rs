@@ -32,6 +32,9 @@ pub enum AppError {
     /// A session or credential is needed and none valid was given.
     #[error("not logged in")]
     Unauthenticated,
+    /// Too many attempts in too short a time; try again after the given wait.
+    #[error("rate limited for {retry_after_secs} seconds")]
+    RateLimited { retry_after_secs: u64 },
     /// The change conflicts with what is stored (a duplicate, say).
     #[error("conflict: {0}")]
     Conflict(String),
@@ -66,6 +69,7 @@ impl AppError {
             Self::CsrfRejected => "csrf-rejected",
             Self::PayloadTooLarge => "payload-too-large",
             Self::Unauthenticated => "unauthenticated",
+            Self::RateLimited { .. } => "rate-limited",
             Self::Conflict(_) => "conflict",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",

@@ -432,7 +432,7 @@ fn contact_plan(fixture: &ContactFixture) -> Result<(Identifier, NewContact), Ap
     let mobile = fixture
         .mobile
         .as_deref()
-        .map(normalize_mobile)
+        .map(|mobile| normalize_mobile(mobile, "US"))
         .transpose()?;
     let identifier = match (&email, &mobile) {
         (Some(email), _) => Identifier::Email(email.clone()),

@@ -36,6 +36,12 @@ impl<T> fmt::Display for Secret<T> {
     }
 }
 
+impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for Secret<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        T::deserialize(deserializer).map(Self)
+    }
+}
+
 impl From<String> for SecretString {
     fn from(value: String) -> Self {
         Self(value)

@@ -3,9 +3,9 @@
 //! A contact belongs to exactly one organization; the same email or mobile number in two
 //! organizations is two contacts with two passwords. An [`Identifier`] is what a person types
 //! into a login form, normalized so that it matches what is stored: emails trimmed and
-//! lowercased, mobile numbers reduced to E.164 (`+15550100001`).
-//! Known limit: national phone formats are left to the one-time-code work (issue #3); for now a
-//! mobile number must be typed with its `+` country code.
+//! lowercased, mobile numbers parsed with the libphonenumber rules and reduced to E.164
+//! (`+15550100001`); a number typed without its country code is read in the platform's
+//! configured region.
 
 use serde::Serialize;
 
@@ -64,7 +64,7 @@ const IDENTIFIER_MAX_CHARS: usize = 254;
 
 impl Identifier {
     /// Normalizes what was typed. The error is safe to show next to the `identifier` field.
-    pub fn parse(input: &str) -> Result<Self, AppError> {
+    pub fn parse(input: &str, region: &str) -> Result<Self, AppError> {
         let text = input.trim();
         if text.is_empty() {
             return Err(AppError::invalid(
@@ -81,7 +81,7 @@ impl Identifier {
         if text.contains('@') {
             return normalize_email(text).map(Self::Email);
         }
-        normalize_mobile(text).map(Self::Mobile)
+        normalize_mobile(text, region).map(Self::Mobile)
     }
 
     /// The normalized text, as stored.
@@ -114,25 +114,54 @@ pub fn normalize_email(input: &str) -> Result<String, AppError> {
     Ok(email)
 }
 
-/// Reduces an international mobile number to E.164, dropping spaces, dots, dashes and
-/// brackets.
-pub fn normalize_mobile(input: &str) -> Result<String, AppError> {
-    let text = input.trim();
-    let digits: String = text
-        .chars()
-        .filter(|c| !matches!(c, ' ' | '.' | '-' | '(' | ')'))
-        .collect();
-    let valid = digits.starts_with('+')
-        && (8..=16).contains(&digits.len())
-        && digits[1..].bytes().all(|b| b.is_ascii_digit())
-        && !digits[1..].starts_with('0');
-    if !valid {
-        return Err(AppError::invalid(
+/// Reduces a mobile number to E.164. A number without `+` and country code is read as a
+/// number of `region` (an ISO 3166 code such as `US`).
+pub fn normalize_mobile(input: &str, region: &str) -> Result<String, AppError> {
+    let refused = || {
+        AppError::invalid(
             "identifier",
-            "Enter an email address, or a mobile number with its country code, like +1 555 010 0001.",
-        ));
+            "Enter an email address, or a mobile number such as +1 555 010 0001.",
+        )
+    };
+    let text = input.trim();
+    let allowed = |c: char| c.is_ascii_digit() || " +-.()/".contains(c);
+    if !text.chars().all(allowed) || text.chars().filter(char::is_ascii_digit).count() < 6 {
+        return Err(refused());
     }
-    Ok(digits)
+    let country = region.parse::<phonenumber::country::Id>().ok();
+    let number = phonenumber::parse(country, text).map_err(|_| refused())?;
+    let formatted = number.format().mode(phonenumber::Mode::E164).to_string();
+    if !(8..=16).contains(&formatted.len()) {
+        return Err(refused());
+    }
+    Ok(formatted)
+}
+
+/// A mobile number as it may be shown to someone who typed it: `+1 *** *** 0003`.
+pub fn mask_mobile(e164: &str) -> String {
+    let code = phonenumber::parse(None, e164)
+        .map(|n| n.code().value().to_string())
+        .unwrap_or_default();
+    let last: String = e164
+        .chars()
+        .rev()
+        .take(4)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    format!("+{code} *** *** {last}")
+}
+
+/// An email address as it may be shown: `d***@globex.example`.
+pub fn mask_email(email: &str) -> String {
+    match email.split_once('@') {
+        Some((local, domain)) => {
+            let first: String = local.chars().take(1).collect();
+            format!("{first}***@{domain}")
+        }
+        None => "***".to_owned(),
+    }
 }
 
 #[cfg(test)]
@@ -142,17 +171,35 @@ mod tests {
     #[test]
     fn emails_are_trimmed_and_lowercased() {
         assert_eq!(
-            Identifier::parse("  Demo@ACME.example ").unwrap(),
+            Identifier::parse("  Demo@ACME.example ", "US").unwrap(),
             Identifier::Email("demo@acme.example".to_owned())
         );
     }
 
     #[test]
     fn mobiles_become_e164() {
+        for typed in [
+            "+1 (555) 010-0001",
+            "555 010 0001",
+            "(555) 010-0001",
+            "+15550100001",
+        ] {
+            assert_eq!(
+                Identifier::parse(typed, "US").unwrap(),
+                Identifier::Mobile("+15550100001".to_owned()),
+                "{typed}"
+            );
+        }
         assert_eq!(
-            Identifier::parse("+1 (555) 010-0001").unwrap(),
-            Identifier::Mobile("+15550100001".to_owned())
+            Identifier::parse("020 7946 0018", "GB").unwrap(),
+            Identifier::Mobile("+442079460018".to_owned())
         );
+    }
+
+    #[test]
+    fn destinations_are_masked() {
+        assert_eq!(mask_mobile("+15550100003"), "+1 *** *** 0003");
+        assert_eq!(mask_email("demo@globex.example"), "d***@globex.example");
     }
 
     #[test]
@@ -166,11 +213,12 @@ mod tests {
             "+12",
             "' OR 1=1 --",
         ] {
-            let Err(AppError::Invalid { field, .. }) = Identifier::parse(bad) else {
+            let Err(AppError::Invalid { field, .. }) = Identifier::parse(bad, "US") else {
                 panic!("{bad:?} must be refused");
             };
             assert_eq!(field, Some("identifier"));
         }
-        assert!(Identifier::parse(&"a".repeat(300)).is_err());
+        assert!(Identifier::parse(&"a".repeat(300), "US").is_err());
+        assert!(Identifier::parse("+1 555 CALL NOW", "US").is_err());
     }
 }

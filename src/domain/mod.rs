@@ -2,15 +2,20 @@
 //!
 //! Organizations and their login policy ([`org`]), contacts and how they are identified
 //! ([`contact`]), password hashing in a bounded pool ([`password`]), sessions ([`session`]),
-//! the password login itself with its lockout ([`login`]), the admins ([`admin`]) and the
-//! audit trail ([`audit`]). Typed ids ([`ids`]) keep one kind of id from standing in for another.
+//! the password login itself with its lockout ([`login`]), one-time codes ([`otp`]) and the
+//! code login around them ([`code_login`]), messages ([`messages`]) and their delivery
+//! ([`delivery`]), the admins ([`admin`]) and the audit trail ([`audit`]). Typed ids ([`ids`]) keep one kind of id from standing in for another.
 
 pub mod admin;
 pub mod audit;
+pub mod code_login;
 pub mod contact;
+pub mod delivery;
 pub mod ids;
 pub mod login;
+pub mod messages;
 pub mod org;
+pub mod otp;
 pub mod password;
 pub mod session;
 pub mod signing;

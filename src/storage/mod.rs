@@ -13,7 +13,10 @@
 pub mod accounts;
 pub mod audit;
 pub mod content;
+pub mod limits;
 pub mod orgs;
+pub mod otp;
+pub mod outbox;
 pub mod schema;
 pub mod sessions;
 

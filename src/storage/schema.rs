@@ -178,6 +178,65 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    login_attempts (org_id, id) {
+        org_id -> Text,
+        id -> Text,
+        contact_id -> Nullable<Text>,
+        identifier_hash -> Text,
+        purpose -> Text,
+        password_proven -> Bool,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    one_time_codes (org_id, id) {
+        org_id -> Text,
+        id -> Text,
+        attempt_id -> Text,
+        contact_id -> Text,
+        purpose -> Text,
+        code_hash -> Text,
+        guesses -> Integer,
+        max_guesses -> Integer,
+        status -> Text,
+        lifetime_secs -> Integer,
+        created_at -> Timestamp,
+        valid_from -> Nullable<Timestamp>,
+        expires_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    limit_events (org_id, bucket, occurred_at) {
+        org_id -> Text,
+        bucket -> Text,
+        occurred_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    outbox (id) {
+        id -> Text,
+        org_id -> Nullable<Text>,
+        channel -> Text,
+        recipient -> Text,
+        subject -> Text,
+        body_text -> Text,
+        body_html -> Text,
+        code_refs -> Text,
+        state -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        claimed_until -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamp,
+        sent_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(login_policies -> organizations (org_id));
 diesel::joinable!(org_admins -> organizations (org_id));
 diesel::joinable!(org_admins -> admins (admin_id));
@@ -195,4 +254,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     solutions,
     requests,
     request_replies,
+    login_attempts,
+    one_time_codes,
+    limit_events,
+    outbox,
 );

@@ -98,7 +98,7 @@ pub async fn submit_login(
     Form(form): Form<LoginForm>,
 ) -> poem::Result<Response> {
     csrf::verify(app, jar, &form.csrf)?;
-    let (identifier, password) = match check_login_form(&form) {
+    let (identifier, password) = match check_login_form(app, &form) {
         Ok(parsed) => parsed,
         Err(view) => return render_form(app, jar, view, StatusCode::UNPROCESSABLE_ENTITY),
     };
@@ -126,7 +126,7 @@ pub async fn submit_login(
             render_form(app, jar, view, StatusCode::UNAUTHORIZED)
         }
         [(portal, contact)] => {
-            super::portal::start_session(app, jar, portal, contact, &client).await
+            super::portal::start_session(app, jar, portal, contact, "password", &client).await
         }
         several => offer_choice(app, jar, several),
     }
@@ -220,5 +220,6 @@ pub async fn choose(
         .filter(|c| c.status == crate::domain::contact::ContactStatus::Active)
         .ok_or(AppError::NotFound)?;
     jar.add(cookies::removal(app, &cookies::choice_name(app)));
-    super::portal::start_session(app, jar, &portal, &contact, &cookies::client_info(req)).await
+    let client = cookies::client_info(req);
+    super::portal::start_session(app, jar, &portal, &contact, "password", &client).await
 }

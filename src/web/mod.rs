@@ -7,6 +7,7 @@
 //! render a page; they hold no SQL.
 
 pub mod assets;
+pub mod code_login;
 pub mod common;
 pub mod cookies;
 pub mod csrf;
@@ -41,7 +42,7 @@ pub fn routes(app: Arc<App>) -> impl Endpoint {
         .at("/healthz", poem::get(health::healthz))
         .at("/readyz", poem::get(health::readyz))
         .at("/static/*path", poem::get(assets::file));
-    portal::routes(route)
+    code_login::routes(portal::routes(route))
         .with(CookieJarManager::new())
         .around(move |next, req| limit_body(next, req, max_body))
         .around(errors::render_error_page)
@@ -55,7 +56,7 @@ pub async fn bind(addr: std::net::SocketAddr) -> std::io::Result<TcpAcceptor> {
     TcpListener::bind(addr).into_acceptor().await
 }
 
-/// Serves until `shutdown` resolves.
+/// Serves until `shutdown` resolves, with the delivery worker running beside the server.
 pub async fn serve(
     app: Arc<App>,
     acceptor: TcpAcceptor,
@@ -65,13 +66,16 @@ pub async fn serve(
     if let Some(addr) = local.first().and_then(|a| a.as_socket_addr()) {
         tracing::info!(%addr, "listening");
     }
-    poem::Server::new_with_acceptor(acceptor)
+    let worker = tokio::spawn(crate::domain::delivery::run_worker(app.clone()));
+    let served = poem::Server::new_with_acceptor(acceptor)
         .run_with_graceful_shutdown(
             routes(app),
             shutdown,
             Some(std::time::Duration::from_secs(10)),
         )
-        .await
+        .await;
+    worker.abort();
+    served
 }
 
 async fn log_request<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Response> {

@@ -16,6 +16,7 @@ use crate::AppError;
 #[derive(RustEmbed)]
 #[folder = "portal_templates/"]
 #[include = "*.hbs"]
+#[exclude = "messages/*"]
 struct PortalTemplates;
 
 #[derive(RustEmbed)]

@@ -98,7 +98,14 @@ impl Portal {
         session::is_token_shaped(value).then(|| SecretString::from(value))
     }
 
-    fn chrome(&self, app: &App, jar: &CookieJar, title: &str, contact: Option<&Contact>) -> Chrome {
+    /// The layout's values for a page of this portal.
+    pub fn chrome(
+        &self,
+        app: &App,
+        jar: &CookieJar,
+        title: &str,
+        contact: Option<&Contact>,
+    ) -> Chrome {
         Chrome {
             page_title: format!("{title} · {}", self.org.name),
             portal: Some(PortalView {
@@ -215,7 +222,11 @@ struct LoginView {
     action: String,
     welcome_text: String,
     uses_password: bool,
-    uses_code: bool,
+    /// A code can be asked for on this page (modes `otp` and `password_or_otp`).
+    asks_for_code: bool,
+    /// The password is only the first of two steps.
+    two_step: bool,
+    code_action: String,
 }
 
 #[derive(Deserialize)]
@@ -228,7 +239,8 @@ pub struct LoginForm {
     pub password: String,
 }
 
-fn render_login(
+/// Renders the portal's login page with `form` filled in.
+pub fn render_login(
     app: &App,
     jar: &CookieJar,
     portal: &Portal,
@@ -242,7 +254,9 @@ fn render_login(
         action: format!("/portal/{}/login", portal.org.slug),
         welcome_text: portal.org.branding.welcome_text.clone(),
         uses_password: mode.uses_password(),
-        uses_code: mode != LoginMode::Password,
+        asks_for_code: matches!(mode, LoginMode::Otp | LoginMode::PasswordOrOtp),
+        two_step: mode == LoginMode::PasswordAndOtp,
+        code_action: format!("/portal/{}/login/code", portal.org.slug),
     };
     Ok(app
         .pages
@@ -282,7 +296,7 @@ async fn submit_login(
         let message = "This portal logs people in with a one-time code, not a password.";
         return refuse(app, jar, &portal, &form.identifier, message);
     }
-    let (identifier, password) = match check_login_form(&form) {
+    let (identifier, password) = match check_login_form(app, &form) {
         Ok(parsed) => parsed,
         Err(view) => {
             return render_login(app, jar, &portal, view, StatusCode::UNPROCESSABLE_ENTITY);
@@ -311,12 +325,9 @@ async fn submit_login(
         return refuse(app, jar, &portal, &form.identifier, GENERIC_REFUSAL);
     };
     if !portal.policy.login_mode.password_suffices() {
-        // TODO(#3): the second step (a one-time code) of password_and_otp.
-        let message = "Your password is right, but this portal also needs a one-time code, and \
-                       code login is not available yet.";
-        return refuse(app, jar, &portal, &form.identifier, message);
+        return super::code_login::second_step(app, jar, &portal, &contact, req).await;
     }
-    start_session(app, jar, &portal, &contact, &client).await
+    start_session(app, jar, &portal, &contact, "password", &client).await
 }
 
 fn refuse(
@@ -335,7 +346,10 @@ fn refuse(
 }
 
 /// Reads the identifier and password of a login form, or says what is wrong with them.
-pub fn check_login_form(form: &LoginForm) -> Result<(Identifier, SecretString), LoginFormView> {
+pub fn check_login_form(
+    app: &App,
+    form: &LoginForm,
+) -> Result<(Identifier, SecretString), LoginFormView> {
     let mut view = LoginFormView {
         identifier: form.identifier.trim().chars().take(256).collect(),
         ..LoginFormView::default()
@@ -343,7 +357,7 @@ pub fn check_login_form(form: &LoginForm) -> Result<(Identifier, SecretString), 
     if password::is_too_long(&form.password) {
         view.password_error = Some("Passwords are at most 128 characters long.".to_owned());
     }
-    let identifier = match Identifier::parse(&form.identifier) {
+    let identifier = match Identifier::parse(&form.identifier, &app.config.phone_region) {
         Ok(identifier) => Some(identifier),
         Err(AppError::Invalid { message, .. }) => {
             view.identifier_error = Some(message);
@@ -369,10 +383,11 @@ pub async fn start_session(
     jar: &CookieJar,
     portal: &Portal,
     contact: &Contact,
+    method: &'static str,
     client: &ClientInfo,
 ) -> poem::Result<Response> {
     end_session(app, jar, portal).await?;
-    let token = login::open_session(app, &portal.policy, contact, "password", client).await?;
+    let token = login::open_session(app, &portal.policy, contact, method, client).await?;
     let name = cookies::session_name(app, &portal.org.slug);
     jar.add(cookies::build(
         app,

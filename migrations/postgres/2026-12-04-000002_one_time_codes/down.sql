@@ -1,0 +1,4 @@
+DROP TABLE outbox;
+DROP TABLE limit_events;
+DROP TABLE one_time_codes;
+DROP TABLE login_attempts;

@@ -1,0 +1,553 @@
+//! Logging in with a one-time code: asking for a code, and proving it.
+//!
+//! Every code request makes a login attempt and answers the same way whether or not the
+//! identifier belongs to a contact who may get a code: unknown, disabled and paused contacts,
+//! and contacts with nowhere to send the code, get an attempt with no code, and nothing is sent
+//! to anyone. Limits are counted per identifier (by keyed hash), per client address and per
+//! organization, in the database. Verification looks the code up by its attempt, never by the
+//! guessed value, counts each guess atomically and consumes the code atomically; wrong, expired,
+//! used and unknown all get one answer, except that a code replaced by a newer one is named as
+//! such to whoever typed it.
+
+use chrono::{Duration, NaiveDateTime, Utc};
+use serde_json::json;
+
+use super::{
+    audit::{Actor, AuditEvent},
+    contact::{Contact, ContactStatus, Identifier, mask_email, mask_mobile},
+    messages::CodeMessage,
+    org::{LoginMode, LoginPolicy, Organization, OtpChannel},
+    otp::{self, AttemptId, LoginAttempt, Purpose},
+    session::ClientInfo,
+};
+use crate::{
+    App, AppError,
+    storage::{
+        DbConnection, accounts, audit, limits,
+        otp::{self as codes, NewCode},
+        outbox::{self, NewMessage},
+    },
+};
+
+/// Code requests one client address may make to one organization per hour.
+const REQUESTS_PER_IP_PER_HOUR: i64 = 30;
+/// Code requests one organization accepts per hour, from everyone together.
+const REQUESTS_PER_ORG_PER_HOUR: i64 = 2_000;
+/// SMS one organization may send per day: a guard against toll fraud.
+const SMS_PER_ORG_PER_DAY: i64 = 1_000;
+/// How long codes pause for a contact after too many wrong codes.
+const FAILURE_PAUSE_SECS: i64 = 15 * 60;
+/// How long a login attempt can be used.
+const ATTEMPT_LIFETIME_SECS: i64 = 30 * 60;
+
+/// Who a code is for.
+#[derive(Debug, Clone)]
+pub enum Requester {
+    /// Someone who typed an identifier.
+    Identifier(Identifier),
+    /// A contact who proved the password: the second step of `password_and_otp`.
+    PasswordProven(Contact),
+    /// "Send a new code" within an existing attempt.
+    Resend(AttemptId),
+}
+
+/// The answer to a code request: the same shape whoever asked.
+#[derive(Debug, Clone)]
+pub struct CodeRequested {
+    pub attempt_id: AttemptId,
+    pub purpose: Purpose,
+    /// Seconds before a new code may be asked for.
+    pub resend_after_secs: u32,
+}
+
+/// The outcome of a code check.
+#[derive(Debug, Clone)]
+pub enum CodeCheck {
+    /// The code was right: the contact may have a session.
+    Proven {
+        contact: Contact,
+        method: &'static str,
+    },
+    /// Wrong, expired, used, or no code at all: one answer for all.
+    Refused,
+    /// The code typed was replaced by a newer one.
+    Retired,
+}
+
+/// Where a code request's code went, in words safe to show anyone who typed the identifier.
+pub fn destination_notice(typed: Option<&Identifier>, channel: OtpChannel) -> String {
+    match (typed, channel) {
+        (Some(Identifier::Email(email)), OtpChannel::Email) => format!(
+            "If {} belongs to an account here, we have emailed a code to it.",
+            mask_email(email)
+        ),
+        (Some(Identifier::Mobile(mobile)), OtpChannel::Mobile) => format!(
+            "If {} belongs to an account here, we have sent a code to it by SMS.",
+            mask_mobile(mobile)
+        ),
+        (Some(Identifier::Email(email)), OtpChannel::EmailAndMobile) => format!(
+            "If {} belongs to an account here, we have emailed a code to it, and sent the same \
+             code by SMS to the mobile number on the account, if there is one.",
+            mask_email(email)
+        ),
+        (Some(Identifier::Mobile(mobile)), OtpChannel::EmailAndMobile) => format!(
+            "If {} belongs to an account here, we have sent a code to it by SMS, and the same \
+             code by email to the address on the account, if there is one.",
+            mask_mobile(mobile)
+        ),
+        (Some(Identifier::Email(_)), OtpChannel::Mobile) => {
+            "If this email address belongs to an account here, we have sent a code by SMS to \
+             the mobile number on the account."
+                .to_owned()
+        }
+        (Some(Identifier::Mobile(_)), OtpChannel::Email) => {
+            "If this mobile number belongs to an account here, we have emailed a code to the \
+             address on the account."
+                .to_owned()
+        }
+        (None, _) => "We have sent you a code. Enter it below.".to_owned(),
+    }
+}
+
+/// The request as decided before anything is written.
+struct Plan {
+    attempt: LoginAttempt,
+    fresh_attempt: bool,
+    recipient: Option<Contact>,
+}
+
+/// Handles a code request: checks the limits, makes the attempt and, when the identifier
+/// belongs to a contact who may get one, a code and its messages.
+pub async fn request_code(
+    app: &App,
+    org: &Organization,
+    policy: &LoginPolicy,
+    requester: Requester,
+    client: &ClientInfo,
+) -> Result<CodeRequested, AppError> {
+    let now = Utc::now().naive_utc();
+    let plan = plan(app, org, policy, requester, client, now).await?;
+    let code = otp::generate(policy.code_length);
+    let mut messages = Vec::new();
+    if let Some(contact) = &plan.recipient {
+        messages = compose(app, org, policy, contact, &plan.attempt, code.expose())?;
+    }
+    let sms_wanted = messages.iter().any(|m| m.channel == "sms");
+
+    let org_id = org.id;
+    let ip_bucket = format!("code:ip:{}", client.ip);
+    let id_bucket = format!("code:id:{}", plan.attempt.identifier_hash);
+    let (max_guesses, lifetime_secs) = (policy.code_max_guesses, policy.code_lifetime_secs);
+    let signer = app.signer.clone();
+    let attempt = plan.attempt.clone();
+    let recipient = plan.recipient.clone();
+    let fresh = plan.fresh_attempt;
+    app.db
+        .transaction(move |conn| {
+            if fresh {
+                codes::insert_attempt(conn, &attempt, now)?;
+            }
+            for bucket in [id_bucket.as_str(), ip_bucket.as_str(), "code:org"] {
+                limits::record(conn, &org_id, bucket, now)?;
+            }
+            let Some(contact) = recipient else {
+                return Ok(());
+            };
+            codes::retire_codes(conn, &org_id, &contact.id, attempt.purpose)?;
+            let hash = otp::code_hash(
+                &signer,
+                &org_id,
+                &contact.id,
+                attempt.purpose,
+                &attempt.id,
+                code.expose(),
+            );
+            let code_id = codes::insert_code(
+                conn,
+                &NewCode {
+                    org_id: &org_id,
+                    attempt_id: &attempt.id,
+                    contact_id: &contact.id,
+                    purpose: attempt.purpose,
+                    code_hash: &hash,
+                    max_guesses,
+                    lifetime_secs,
+                    now,
+                },
+            )?;
+            let sms_allowed = !sms_wanted || sms_within_cap(conn, &org_id, now)?;
+            for mut message in messages {
+                if message.channel == "sms" && !sms_allowed {
+                    continue;
+                }
+                message.code_refs = vec![format!("{org_id}:{code_id}")];
+                outbox::enqueue(conn, &message, now)?;
+            }
+            Ok(())
+        })
+        .await?;
+    app.deliveries.wake();
+    Ok(CodeRequested {
+        attempt_id: plan.attempt.id,
+        purpose: plan.attempt.purpose,
+        resend_after_secs: policy.resend_cooldown_secs,
+    })
+}
+
+fn sms_within_cap(
+    conn: &mut DbConnection,
+    org_id: &super::org::OrgId,
+    now: NaiveDateTime,
+) -> Result<bool, AppError> {
+    let sent = limits::count_since(conn, org_id, "sms:org", now - Duration::days(1))?;
+    if sent >= SMS_PER_ORG_PER_DAY {
+        tracing::warn!(org.id = %org_id, "daily SMS cap reached: SMS held back");
+        return Ok(false);
+    }
+    limits::record(conn, org_id, "sms:org", now)?;
+    Ok(true)
+}
+
+/// Decides who gets a code and checks every limit, writing nothing.
+async fn plan(
+    app: &App,
+    org: &Organization,
+    policy: &LoginPolicy,
+    requester: Requester,
+    client: &ClientInfo,
+    now: NaiveDateTime,
+) -> Result<Plan, AppError> {
+    let org_id = org.id;
+    let policy = policy.clone();
+    let ip = client.ip.clone();
+    let signer = app.signer.clone();
+    app.db
+        .run(move |conn| {
+            let (attempt, fresh, candidate) = match requester {
+                Requester::Identifier(identifier) => {
+                    let found = accounts::find_contact_by_identifier(conn, &org_id, &identifier)?;
+                    let allowed =
+                        matches!(policy.login_mode, LoginMode::Otp | LoginMode::PasswordOrOtp);
+                    let contact = found.map(|f| f.contact).filter(|_| allowed);
+                    let attempt = new_attempt(
+                        &signer,
+                        org_id,
+                        identifier.as_str(),
+                        Purpose::Login,
+                        false,
+                        now,
+                    );
+                    (attempt, true, contact)
+                }
+                Requester::PasswordProven(contact) => {
+                    let key = contact
+                        .email
+                        .clone()
+                        .or_else(|| contact.mobile.clone())
+                        .unwrap_or_default();
+                    let attempt =
+                        new_attempt(&signer, org_id, &key, Purpose::SecondFactor, true, now);
+                    (attempt, true, Some(contact))
+                }
+                Requester::Resend(attempt_id) => {
+                    let attempt = codes::find_attempt(conn, &org_id, &attempt_id, now)?
+                        .ok_or(AppError::NotFound)?;
+                    let contact = match attempt.contact_id {
+                        Some(id) => accounts::find_contact(conn, &org_id, &id)?,
+                        None => None,
+                    };
+                    (attempt, false, contact)
+                }
+            };
+            check_limits(conn, &policy, &attempt, &ip, now)?;
+            let mut attempt = attempt;
+            let recipient = candidate.filter(|c| {
+                c.status == ContactStatus::Active && has_destination(c, policy.otp_channel)
+            });
+            let recipient = match recipient {
+                Some(contact) if is_paused(conn, &policy, &contact, now)? => None,
+                other => other,
+            };
+            if fresh {
+                attempt.contact_id = recipient.as_ref().map(|c| c.id);
+            }
+            Ok(Plan {
+                attempt,
+                fresh_attempt: fresh,
+                recipient,
+            })
+        })
+        .await
+}
+
+fn new_attempt(
+    signer: &super::signing::Signer,
+    org_id: super::org::OrgId,
+    identifier: &str,
+    purpose: Purpose,
+    password_proven: bool,
+    now: NaiveDateTime,
+) -> LoginAttempt {
+    LoginAttempt {
+        org_id,
+        id: AttemptId::new(),
+        contact_id: None,
+        identifier_hash: otp::identifier_hash(signer, &org_id, identifier),
+        purpose,
+        password_proven,
+        expires_at: now + Duration::seconds(ATTEMPT_LIFETIME_SECS),
+    }
+}
+
+/// Refuses a request that comes too soon or too often.
+fn check_limits(
+    conn: &mut DbConnection,
+    policy: &LoginPolicy,
+    attempt: &LoginAttempt,
+    ip: &str,
+    now: NaiveDateTime,
+) -> Result<(), AppError> {
+    let org_id = &attempt.org_id;
+    let id_bucket = format!("code:id:{}", attempt.identifier_hash);
+    if let Some(last) = limits::latest(conn, org_id, &id_bucket)? {
+        let ready_at = last + Duration::seconds(i64::from(policy.resend_cooldown_secs));
+        if ready_at > now {
+            return Err(limited(ready_at - now));
+        }
+    }
+    let hour_ago = now - Duration::hours(1);
+    let checks = [
+        (
+            id_bucket.clone(),
+            hour_ago,
+            i64::from(policy.codes_per_hour),
+            Duration::hours(1),
+        ),
+        (
+            id_bucket,
+            now - Duration::days(1),
+            i64::from(policy.codes_per_day),
+            Duration::days(1),
+        ),
+        (
+            format!("code:ip:{ip}"),
+            hour_ago,
+            REQUESTS_PER_IP_PER_HOUR,
+            Duration::hours(1),
+        ),
+        (
+            "code:org".to_owned(),
+            hour_ago,
+            REQUESTS_PER_ORG_PER_HOUR,
+            Duration::minutes(5),
+        ),
+    ];
+    for (bucket, since, limit, wait) in checks {
+        if limits::count_since(conn, org_id, &bucket, since)? >= limit {
+            return Err(limited(wait));
+        }
+    }
+    Ok(())
+}
+
+fn limited(wait: Duration) -> AppError {
+    AppError::RateLimited {
+        retry_after_secs: u64::try_from(wait.num_seconds().max(1)).unwrap_or(60),
+    }
+}
+
+/// Whether codes are paused for the contact after too many wrong codes.
+fn is_paused(
+    conn: &mut DbConnection,
+    policy: &LoginPolicy,
+    contact: &Contact,
+    now: NaiveDateTime,
+) -> Result<bool, AppError> {
+    let bucket = format!("code:fail:{}", contact.id);
+    let failures = limits::count_since(conn, &contact.org_id, &bucket, now - Duration::hours(1))?;
+    if failures < i64::from(policy.code_failures_per_hour) {
+        return Ok(false);
+    }
+    let last = limits::latest(conn, &contact.org_id, &bucket)?;
+    Ok(last.is_some_and(|last| last + Duration::seconds(FAILURE_PAUSE_SECS) > now))
+}
+
+fn has_destination(contact: &Contact, channel: OtpChannel) -> bool {
+    match channel {
+        OtpChannel::Email => contact.email.is_some(),
+        OtpChannel::Mobile => contact.mobile.is_some(),
+        OtpChannel::EmailAndMobile => contact.email.is_some() || contact.mobile.is_some(),
+    }
+}
+
+/// The messages carrying `code` to the contact, one per channel the policy names and the
+/// contact has.
+fn compose(
+    app: &App,
+    org: &Organization,
+    policy: &LoginPolicy,
+    contact: &Contact,
+    attempt: &LoginAttempt,
+    code: &str,
+) -> Result<Vec<NewMessage>, AppError> {
+    let link = format!(
+        "{}/portal/{}/login/code?login_id={}",
+        app.config.public_url, org.slug, attempt.id
+    );
+    let rendered = app.messages.render(
+        "login_code",
+        &CodeMessage {
+            org_name: &org.name,
+            code,
+            minutes: policy.code_lifetime_secs / 60,
+            portal_link: &link,
+        },
+    )?;
+    let email = matches!(
+        policy.otp_channel,
+        OtpChannel::Email | OtpChannel::EmailAndMobile
+    )
+    .then(|| contact.email.clone())
+    .flatten();
+    let mobile = matches!(
+        policy.otp_channel,
+        OtpChannel::Mobile | OtpChannel::EmailAndMobile
+    )
+    .then(|| contact.mobile.clone())
+    .flatten();
+    let mut messages = Vec::new();
+    if let Some(address) = email {
+        messages.push(NewMessage {
+            org_id: Some(org.id),
+            channel: "email",
+            recipient: address,
+            subject: rendered.subject.clone(),
+            body_text: rendered.text.clone(),
+            body_html: rendered.html.clone(),
+            code_refs: Vec::new(),
+        });
+    }
+    if let Some(number) = mobile {
+        messages.push(NewMessage {
+            org_id: Some(org.id),
+            channel: "sms",
+            recipient: number,
+            subject: String::new(),
+            body_text: rendered.sms.clone(),
+            body_html: String::new(),
+            code_refs: Vec::new(),
+        });
+    }
+    Ok(messages)
+}
+
+/// Checks a typed code against the attempt's live code.
+pub async fn verify_code(
+    app: &App,
+    org: &Organization,
+    policy: &LoginPolicy,
+    attempt_id: &str,
+    typed: &str,
+    client: &ClientInfo,
+) -> Result<CodeCheck, AppError> {
+    let code = otp::read_typed(typed)?;
+    let Some(attempt_id) = AttemptId::parse(attempt_id.trim()) else {
+        return Ok(CodeCheck::Refused);
+    };
+    let org_id = org.id;
+    let policy = policy.clone();
+    let signer = app.signer.clone();
+    let client = client.clone();
+    app.db
+        .run(move |conn| {
+            let now = Utc::now().naive_utc();
+            let check = check_code(conn, &signer, &policy, &org_id, &attempt_id, &code, now)?;
+            let (kind, detail, actor) = match &check {
+                CodeCheck::Proven { contact, method } => (
+                    "login.succeeded",
+                    json!({ "method": method }),
+                    Actor::Contact(contact.id.to_string()),
+                ),
+                CodeCheck::Refused | CodeCheck::Retired => (
+                    "login.failed",
+                    json!({ "method": "otp", "reason": "wrong_code" }),
+                    Actor::Anonymous,
+                ),
+            };
+            audit::record(
+                conn,
+                &AuditEvent {
+                    org_id: Some(org_id),
+                    actor,
+                    kind,
+                    detail,
+                    client_ip: client.ip.clone(),
+                },
+            )?;
+            Ok(check)
+        })
+        .await
+}
+
+fn check_code(
+    conn: &mut DbConnection,
+    signer: &super::signing::Signer,
+    policy: &LoginPolicy,
+    org_id: &super::org::OrgId,
+    attempt_id: &AttemptId,
+    code: &str,
+    now: NaiveDateTime,
+) -> Result<CodeCheck, AppError> {
+    let Some(attempt) = codes::find_attempt(conn, org_id, attempt_id, now)? else {
+        return Ok(CodeCheck::Refused);
+    };
+    let mode_allows = match attempt.purpose {
+        Purpose::Login => matches!(policy.login_mode, LoginMode::Otp | LoginMode::PasswordOrOtp),
+        Purpose::SecondFactor => {
+            policy.login_mode == LoginMode::PasswordAndOtp && attempt.password_proven
+        }
+    };
+    let Some(contact_id) = attempt.contact_id.filter(|_| mode_allows) else {
+        return Ok(CodeCheck::Refused);
+    };
+    let Some(contact) = accounts::find_contact(conn, org_id, &contact_id)?
+        .filter(|c| c.status == ContactStatus::Active)
+    else {
+        return Ok(CodeCheck::Refused);
+    };
+    let failure_bucket = format!("code:fail:{contact_id}");
+    if is_paused(conn, policy, &contact, now)? {
+        limits::record(conn, org_id, &failure_bucket, now)?;
+        return Ok(CodeCheck::Refused);
+    }
+    let right = |hash: &str| {
+        otp::matches(
+            signer,
+            hash,
+            org_id,
+            &contact_id,
+            attempt.purpose,
+            attempt_id,
+            code,
+        )
+    };
+
+    if let Some(guessed) = codes::count_guess(conn, org_id, attempt_id, now)? {
+        if right(&guessed.code_hash) && codes::consume(conn, org_id, &guessed.id, now)? {
+            let method = match attempt.purpose {
+                Purpose::Login => "otp",
+                Purpose::SecondFactor => "password+otp",
+            };
+            return Ok(CodeCheck::Proven { contact, method });
+        }
+        if guessed.exhausted {
+            codes::kill(conn, org_id, &guessed.id)?;
+        }
+    }
+    limits::record(conn, org_id, &failure_bucket, now)?;
+    let retired = codes::retired_hashes(conn, org_id, attempt_id)?;
+    if retired.iter().any(|hash| right(hash)) {
+        return Ok(CodeCheck::Retired);
+    }
+    Ok(CodeCheck::Refused)
+}

@@ -1,0 +1,433 @@
+//! Delivery of the outbox: the background worker and the email and SMS transports.
+//!
+//! A request that sends a message only queues it; the worker delivers it, retrying with
+//! backoff while a gateway is down, so nothing is lost and no page waits on a gateway. A
+//! message carrying a one-time code that can no longer be used is dropped instead of sent
+//! late, and the code's lifetime starts only when a gateway accepted its message.
+//!
+//! Email goes over SMTP (lettre) when `PORTICO_SMTP_URL` is set, otherwise into `.eml` files
+//! under `<data dir>/mail/`. SMS go to a generic HTTP gateway when one is configured,
+//! otherwise into JSON files under `<data dir>/sms/`. Errors kept for admins are cut short and
+//! stripped of anything that looks like an address or a number.
+
+use std::{path::PathBuf, sync::Arc, time::Duration};
+
+use chrono::Utc;
+use handlebars::Handlebars;
+use lettre::{
+    AsyncSmtpTransport, AsyncTransport, Tokio1Executor,
+    message::{Mailbox, MultiPart},
+};
+use tokio::sync::Notify;
+
+use super::{ids::Id, org::OrgId};
+use crate::{
+    App, AppError,
+    config::{Config, SmsGateway},
+    storage::{
+        limits, otp,
+        outbox::{self, Message},
+    },
+};
+
+/// Attempts before a message is given up on.
+const MAX_ATTEMPTS: i32 = 8;
+/// How long a claimed message stays with one worker before another may take it.
+const LEASE_SECS: i64 = 60;
+/// How often the worker looks for due messages when nothing wakes it.
+const POLL: Duration = Duration::from_millis(500);
+
+/// The configured ways out, and the bell that wakes the worker.
+pub struct Deliveries {
+    email: EmailTransport,
+    sms: SmsTransport,
+    wake: Notify,
+}
+
+enum EmailTransport {
+    Smtp {
+        transport: AsyncSmtpTransport<Tokio1Executor>,
+        from: Mailbox,
+    },
+    Files {
+        dir: PathBuf,
+        from: Mailbox,
+    },
+}
+
+enum SmsTransport {
+    Gateway {
+        client: reqwest::Client,
+        gateway: SmsGateway,
+        bodies: Box<Handlebars<'static>>,
+    },
+    Files {
+        dir: PathBuf,
+    },
+}
+
+impl Deliveries {
+    /// Sets up the transports the configuration names, and says which are in use.
+    pub fn from_config(config: &Config) -> Result<Self, AppError> {
+        let from: Mailbox = config.mail_from.parse().map_err(|_| AppError::Invalid {
+            field: Some("mail_from"),
+            message: format!(
+                "The mail From address '{}' is not an email address.",
+                config.mail_from
+            ),
+        })?;
+        let email = match &config.smtp_url {
+            Some(url) => {
+                let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose())
+                    .map_err(|_| AppError::Invalid {
+                        field: Some("smtp_url"),
+                        message: "PORTICO_SMTP_URL is not a valid SMTP URL, such as smtp://user:pass@host:587?tls=required.".to_owned(),
+                    })?
+                    .timeout(Some(Duration::from_secs(15)))
+                    .build();
+                tracing::info!("email goes out over SMTP");
+                EmailTransport::Smtp { transport, from }
+            }
+            None => {
+                let dir = config.data_dir.join("mail");
+                tracing::info!(folder = %dir.display(), "no SMTP configured: emails are written as .eml files");
+                EmailTransport::Files { dir, from }
+            }
+        };
+        let sms = match &config.sms_gateway {
+            Some(gateway) => {
+                let client = reqwest::Client::builder()
+                    .timeout(Duration::from_secs(gateway.timeout_secs.clamp(1, 120)))
+                    .build()
+                    .map_err(AppError::internal)?;
+                let mut bodies = Handlebars::new();
+                bodies.set_strict_mode(true);
+                bodies.register_escape_fn(handlebars::no_escape);
+                bodies.register_helper("json", Box::new(json_helper));
+                bodies.register_helper("form", Box::new(form_helper));
+                bodies
+                    .register_template_string("body", &gateway.body_template)
+                    .map_err(|error| AppError::Invalid {
+                        field: Some("sms_gateway.body_template"),
+                        message: format!("The SMS gateway body template is broken: {error}"),
+                    })?;
+                tracing::info!("SMS go out through the HTTP gateway");
+                SmsTransport::Gateway {
+                    client,
+                    gateway: gateway.clone(),
+                    bodies: Box::new(bodies),
+                }
+            }
+            None => {
+                let dir = config.data_dir.join("sms");
+                tracing::info!(folder = %dir.display(), "no SMS gateway configured: SMS are written as JSON files");
+                SmsTransport::Files { dir }
+            }
+        };
+        Ok(Self {
+            email,
+            sms,
+            wake: Notify::new(),
+        })
+    }
+
+    /// Whether SMS leave through a real gateway (not the file outbox).
+    pub fn has_sms_gateway(&self) -> bool {
+        matches!(self.sms, SmsTransport::Gateway { .. })
+    }
+
+    /// Wakes the worker: a message was queued.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+}
+
+/// Runs the delivery worker until the task is aborted.
+pub async fn run_worker(app: Arc<App>) {
+    let mut last_sweep = std::time::Instant::now();
+    loop {
+        if let Err(error) = deliver_due(&app).await {
+            tracing::warn!(error = %error, "delivery round failed");
+        }
+        if last_sweep.elapsed() > Duration::from_secs(600) {
+            last_sweep = std::time::Instant::now();
+            if let Err(error) = sweep(&app).await {
+                tracing::warn!(error = %error, "sweeping old limits and attempts failed");
+            }
+        }
+        tokio::select! {
+            () = app.deliveries.wake.notified() => {}
+            () = tokio::time::sleep(POLL) => {}
+        }
+    }
+}
+
+/// Delivers every message due now; returns how many were handled.
+pub async fn deliver_due(app: &App) -> Result<usize, AppError> {
+    let now = Utc::now().naive_utc();
+    let due = app.db.run(move |conn| outbox::due(conn, now, 50)).await?;
+    let mut handled = 0;
+    for id in due {
+        let claimed = app
+            .db
+            .run(move |conn| outbox::claim(conn, &id, Utc::now().naive_utc(), LEASE_SECS))
+            .await?;
+        if let Some(message) = claimed {
+            deliver(app, message).await?;
+            handled += 1;
+        }
+    }
+    Ok(handled)
+}
+
+async fn deliver(app: &App, message: Message) -> Result<(), AppError> {
+    let codes = code_refs(&message.code_refs);
+    if !codes.is_empty() && !any_code_useful(app, &codes).await? {
+        let id = message.id.clone();
+        return app
+            .db
+            .run(move |conn| {
+                outbox::mark_dropped(conn, &id, "its code expired before it could be sent")
+            })
+            .await;
+    }
+
+    let sent = match message.channel.as_str() {
+        "email" => send_email(&app.deliveries.email, &message).await,
+        "sms" => send_sms(&app.deliveries.sms, &message).await,
+        other => Err(format!("unknown channel {other}")),
+    };
+
+    let id = message.id.clone();
+    let now = Utc::now().naive_utc();
+    match sent {
+        Ok(()) => {
+            tracing::info!(delivery.id = %id, channel = %message.channel, "message delivered");
+            app.db
+                .transaction(move |conn| {
+                    outbox::mark_sent(conn, &id, now)?;
+                    for (org_id, code_id) in &codes {
+                        otp::activate(conn, org_id, code_id, now)?;
+                    }
+                    Ok(())
+                })
+                .await
+        }
+        Err(error) => {
+            let error = redact(&error);
+            let attempts = message.attempts;
+            tracing::warn!(delivery.id = %id, channel = %message.channel, attempt = attempts, error = %error, "delivery failed");
+            app.db
+                .run(move |conn| {
+                    if attempts >= MAX_ATTEMPTS {
+                        outbox::mark_failed(conn, &id, &error)
+                    } else {
+                        let wait = 2_i64.pow(u32::try_from(attempts).unwrap_or(1)).min(120);
+                        outbox::retry_at(conn, &id, now + chrono::Duration::seconds(wait), &error)
+                    }
+                })
+                .await
+        }
+    }
+}
+
+fn code_refs(text: &str) -> Vec<(OrgId, String)> {
+    text.split(',')
+        .filter_map(|part| part.split_once(':'))
+        .filter_map(|(org, code)| Id::parse(org).map(|org| (org, code.to_owned())))
+        .collect()
+}
+
+async fn any_code_useful(app: &App, codes: &[(OrgId, String)]) -> Result<bool, AppError> {
+    let codes = codes.to_vec();
+    app.db
+        .run(move |conn| {
+            let now = Utc::now().naive_utc();
+            for (org_id, code_id) in &codes {
+                if otp::still_useful(conn, org_id, code_id, now)? {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        })
+        .await
+}
+
+async fn send_email(transport: &EmailTransport, message: &Message) -> Result<(), String> {
+    let from = match transport {
+        EmailTransport::Smtp { from, .. } | EmailTransport::Files { from, .. } => from.clone(),
+    };
+    let to: Mailbox = message
+        .recipient
+        .parse()
+        .map_err(|_| "the recipient is not an email address".to_owned())?;
+    let email = lettre::Message::builder()
+        .from(from)
+        .to(to)
+        .subject(message.subject.clone())
+        .multipart(MultiPart::alternative_plain_html(
+            message.body_text.clone(),
+            message.body_html.clone(),
+        ))
+        .map_err(|error| format!("cannot build the email: {error}"))?;
+    match transport {
+        EmailTransport::Smtp { transport, .. } => transport
+            .send(email)
+            .await
+            .map(|_| ())
+            .map_err(|error| format!("SMTP: {error}")),
+        EmailTransport::Files { dir, .. } => {
+            write_file(dir, &message.id, "eml", &email.formatted()).await
+        }
+    }
+}
+
+async fn send_sms(transport: &SmsTransport, message: &Message) -> Result<(), String> {
+    match transport {
+        SmsTransport::Files { dir } => {
+            let body = serde_json::json!({ "to": message.recipient, "body": message.body_text });
+            write_file(dir, &message.id, "json", body.to_string().as_bytes()).await
+        }
+        SmsTransport::Gateway {
+            client,
+            gateway,
+            bodies,
+        } => {
+            let values = serde_json::json!({ "to": message.recipient, "body": message.body_text });
+            let body = bodies
+                .render("body", &values)
+                .map_err(|error| format!("cannot render the gateway body: {error}"))?;
+            let method = reqwest::Method::from_bytes(gateway.method.to_uppercase().as_bytes())
+                .map_err(|_| "the gateway method is not an HTTP method".to_owned())?;
+            let mut request = client
+                .request(method, gateway.url.expose())
+                .header("content-type", &gateway.content_type)
+                .body(body);
+            for (name, value) in &gateway.headers {
+                request = request.header(name, value.expose());
+            }
+            let response = request.send().await.map_err(|error| {
+                if error.is_timeout() {
+                    "the SMS gateway did not answer in time".to_owned()
+                } else if error.is_connect() {
+                    "cannot connect to the SMS gateway".to_owned()
+                } else {
+                    "the SMS gateway request failed".to_owned()
+                }
+            })?;
+            let status = response.status().as_u16();
+            if gateway.accepts(status) {
+                Ok(())
+            } else {
+                Err(format!("the SMS gateway answered {status}"))
+            }
+        }
+    }
+}
+
+async fn write_file(
+    dir: &std::path::Path,
+    id: &str,
+    extension: &str,
+    bytes: &[u8],
+) -> Result<(), String> {
+    tokio::fs::create_dir_all(dir)
+        .await
+        .map_err(|error| format!("cannot create the outbox folder: {}", error.kind()))?;
+    let stamp = Utc::now().format("%Y%m%dT%H%M%S%.3f");
+    let path = dir.join(format!("{stamp}-{id}.{extension}"));
+    let partial = dir.join(format!(".{stamp}-{id}.{extension}.partial"));
+    tokio::fs::write(&partial, bytes)
+        .await
+        .map_err(|error| format!("cannot write to the outbox folder: {}", error.kind()))?;
+    tokio::fs::rename(&partial, &path)
+        .await
+        .map_err(|error| format!("cannot write to the outbox folder: {}", error.kind()))
+}
+
+/// Keeps an error fit for an admin's eyes and the log: short, with no address or number.
+pub fn redact(error: &str) -> String {
+    let cleaned: Vec<String> = error
+        .split_whitespace()
+        .map(|word| {
+            let digits = word.chars().filter(char::is_ascii_digit).count();
+            if word.contains('@') || digits >= 6 {
+                "[redacted]".to_owned()
+            } else {
+                word.to_owned()
+            }
+        })
+        .collect();
+    cleaned.join(" ").chars().take(300).collect()
+}
+
+async fn sweep(app: &App) -> Result<(), AppError> {
+    app.db
+        .run(|conn| {
+            let day_ago = Utc::now().naive_utc() - chrono::Duration::days(1);
+            limits::sweep(conn, day_ago)?;
+            otp::sweep(conn, day_ago)?;
+            Ok(())
+        })
+        .await
+}
+
+fn json_helper(
+    h: &handlebars::Helper<'_>,
+    _: &Handlebars<'_>,
+    _: &handlebars::Context,
+    _: &mut handlebars::RenderContext<'_, '_>,
+    out: &mut dyn handlebars::Output,
+) -> handlebars::HelperResult {
+    let value = h.param(0).map(|p| p.value().clone()).unwrap_or_default();
+    out.write(&value.to_string())?;
+    Ok(())
+}
+
+fn form_helper(
+    h: &handlebars::Helper<'_>,
+    _: &Handlebars<'_>,
+    _: &handlebars::Context,
+    _: &mut handlebars::RenderContext<'_, '_>,
+    out: &mut dyn handlebars::Output,
+) -> handlebars::HelperResult {
+    let value = h
+        .param(0)
+        .and_then(|p| p.value().as_str().map(str::to_owned))
+        .unwrap_or_default();
+    let encoded: String = value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    out.write(&encoded)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_lose_addresses_and_numbers() {
+        let error = "550 5.1.1 <demo@globex.example>: Recipient rejected, try +15550100003";
+        let clean = redact(error);
+        assert!(
+            !clean.contains("demo@") && !clean.contains("5550100003"),
+            "{clean}"
+        );
+        assert!(clean.contains("Recipient rejected"));
+    }
+
+    #[test]
+    fn code_refs_are_read_back() {
+        let org = OrgId::new();
+        let refs = code_refs(&format!("{org}:abc,{org}:def,broken"));
+        assert_eq!(refs.len(), 2);
+        assert_eq!(refs[1].1, "def");
+    }
+}

@@ -1,0 +1,63 @@
+//! Sliding-window limits counted in the database, so they hold across every Portico instance.
+//!
+//! Callers count a bucket's events in a window before they record a new one. Two requests
+//! racing at the very edge of a limit may both pass; the next one is refused.
+
+use chrono::NaiveDateTime;
+use diesel::{ExpressionMethods, QueryDsl, RunQueryDsl, dsl::max};
+
+use super::{DbConnection, schema::limit_events};
+use crate::{AppError, domain::org::OrgId};
+
+/// Records one event in `bucket`.
+pub fn record(
+    conn: &mut DbConnection,
+    org_id: &OrgId,
+    bucket: &str,
+    now: NaiveDateTime,
+) -> Result<(), AppError> {
+    diesel::insert_into(limit_events::table)
+        .values((
+            limit_events::org_id.eq(org_id.to_string()),
+            limit_events::bucket.eq(bucket),
+            limit_events::occurred_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// How many events `bucket` holds after `since`.
+pub fn count_since(
+    conn: &mut DbConnection,
+    org_id: &OrgId,
+    bucket: &str,
+    since: NaiveDateTime,
+) -> Result<i64, AppError> {
+    Ok(limit_events::table
+        .filter(limit_events::org_id.eq(org_id.to_string()))
+        .filter(limit_events::bucket.eq(bucket))
+        .filter(limit_events::occurred_at.gt(since))
+        .count()
+        .get_result(conn)?)
+}
+
+/// When the latest event of `bucket` happened.
+pub fn latest(
+    conn: &mut DbConnection,
+    org_id: &OrgId,
+    bucket: &str,
+) -> Result<Option<NaiveDateTime>, AppError> {
+    Ok(limit_events::table
+        .filter(limit_events::org_id.eq(org_id.to_string()))
+        .filter(limit_events::bucket.eq(bucket))
+        .select(max(limit_events::occurred_at))
+        .first(conn)?)
+}
+
+/// Forgets events older than `before`.
+pub fn sweep(conn: &mut DbConnection, before: NaiveDateTime) -> Result<usize, AppError> {
+    Ok(
+        diesel::delete(limit_events::table.filter(limit_events::occurred_at.lt(before)))
+            .execute(conn)?,
+    )
+}

@@ -1,0 +1,307 @@
+//! Login attempts and their one-time codes.
+//!
+//! Guesses are counted and codes consumed by single conditional `UPDATE` statements, so
+//! concurrent guesses are each counted and exactly one right guess wins.
+
+use chrono::{Duration, NaiveDateTime};
+use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, RunQueryDsl, prelude::*};
+
+use super::{
+    DbConnection,
+    schema::{login_attempts, one_time_codes},
+};
+use crate::{
+    AppError,
+    domain::{
+        contact::ContactId,
+        ids::Id,
+        org::OrgId,
+        otp::{AttemptId, LoginAttempt, Purpose},
+    },
+};
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = login_attempts)]
+struct AttemptRow {
+    org_id: String,
+    id: String,
+    contact_id: Option<String>,
+    identifier_hash: String,
+    purpose: String,
+    password_proven: bool,
+    expires_at: NaiveDateTime,
+}
+
+impl AttemptRow {
+    fn into_domain(self) -> Result<LoginAttempt, AppError> {
+        Ok(LoginAttempt {
+            org_id: Id::from_stored(&self.org_id)?,
+            id: Id::from_stored(&self.id)?,
+            contact_id: self
+                .contact_id
+                .as_deref()
+                .map(Id::from_stored)
+                .transpose()?,
+            identifier_hash: self.identifier_hash,
+            purpose: Purpose::parse(&self.purpose)
+                .ok_or_else(|| AppError::internal("unknown code purpose"))?,
+            password_proven: self.password_proven,
+            expires_at: self.expires_at,
+        })
+    }
+}
+
+/// Stores a login attempt.
+pub fn insert_attempt(
+    conn: &mut DbConnection,
+    attempt: &LoginAttempt,
+    now: NaiveDateTime,
+) -> Result<(), AppError> {
+    diesel::insert_into(login_attempts::table)
+        .values((
+            login_attempts::org_id.eq(attempt.org_id.to_string()),
+            login_attempts::id.eq(attempt.id.to_string()),
+            login_attempts::contact_id.eq(attempt.contact_id.map(|id| id.to_string())),
+            login_attempts::identifier_hash.eq(&attempt.identifier_hash),
+            login_attempts::purpose.eq(attempt.purpose.as_str()),
+            login_attempts::password_proven.eq(attempt.password_proven),
+            login_attempts::created_at.eq(now),
+            login_attempts::expires_at.eq(attempt.expires_at),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The organization's login attempt with this id, while it has not expired.
+pub fn find_attempt(
+    conn: &mut DbConnection,
+    org_id: &OrgId,
+    attempt_id: &AttemptId,
+    now: NaiveDateTime,
+) -> Result<Option<LoginAttempt>, AppError> {
+    login_attempts::table
+        .find((org_id.to_string(), attempt_id.to_string()))
+        .filter(login_attempts::expires_at.gt(now))
+        .select(AttemptRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(AttemptRow::into_domain)
+        .transpose()
+}
+
+/// A code to store.
+#[derive(Debug, Clone)]
+pub struct NewCode<'a> {
+    pub org_id: &'a OrgId,
+    pub attempt_id: &'a AttemptId,
+    pub contact_id: &'a ContactId,
+    pub purpose: Purpose,
+    pub code_hash: &'a str,
+    pub max_guesses: u32,
+    pub lifetime_secs: u32,
+    pub now: NaiveDateTime,
+}
+
+/// Retires every live code of the contact for this purpose; returns how many.
+pub fn retire_codes(
+    conn: &mut DbConnection,
+    org_id: &OrgId,
+    contact_id: &ContactId,
+    purpose: Purpose,
+) -> Result<usize, AppError> {
+    Ok(diesel::update(
+        one_time_codes::table
+            .filter(one_time_codes::org_id.eq(org_id.to_string()))
+            .filter(one_time_codes::contact_id.eq(contact_id.to_string()))
+            .filter(one_time_codes::purpose.eq(purpose.as_str()))
+            .filter(one_time_codes::status.eq_any(["pending", "active"])),
+    )
+    .set(one_time_codes::status.eq("retired"))
+    .execute(conn)?)
+}
+
+/// Stores a new code, pending until its message is accepted; returns its id.
+pub fn insert_code(conn: &mut DbConnection, code: &NewCode<'_>) -> Result<String, AppError> {
+    let id = uuid::Uuid::new_v4().to_string();
+    diesel::insert_into(one_time_codes::table)
+        .values((
+            one_time_codes::org_id.eq(code.org_id.to_string()),
+            one_time_codes::id.eq(&id),
+            one_time_codes::attempt_id.eq(code.attempt_id.to_string()),
+            one_time_codes::contact_id.eq(code.contact_id.to_string()),
+            one_time_codes::purpose.eq(code.purpose.as_str()),
+            one_time_codes::code_hash.eq(code.code_hash),
+            one_time_codes::guesses.eq(0),
+            one_time_codes::max_guesses.eq(i32::try_from(code.max_guesses).unwrap_or(3)),
+            one_time_codes::status.eq("pending"),
+            one_time_codes::lifetime_secs.eq(i32::try_from(code.lifetime_secs).unwrap_or(300)),
+            one_time_codes::created_at.eq(code.now),
+        ))
+        .execute(conn)?;
+    Ok(id)
+}
+
+/// A live code a guess was counted against.
+#[derive(Debug, Clone)]
+pub struct GuessedCode {
+    pub id: String,
+    pub code_hash: String,
+    pub exhausted: bool,
+}
+
+/// Counts one guess against the attempt's live code, atomically; `None` when there is no
+/// live code left to guess (none sent, expired, used, retired or out of guesses).
+pub fn count_guess(
+    conn: &mut DbConnection,
+    org_id: &OrgId,
+    attempt_id: &AttemptId,
+    now: NaiveDateTime,
+) -> Result<Option<GuessedCode>, AppError> {
+    let live: Option<(String, String, i32)> = one_time_codes::table
+        .filter(one_time_codes::org_id.eq(org_id.to_string()))
+        .filter(one_time_codes::attempt_id.eq(attempt_id.to_string()))
+        .filter(one_time_codes::status.eq("active"))
+        .select((
+            one_time_codes::id,
+            one_time_codes::code_hash,
+            one_time_codes::max_guesses,
+        ))
+        .first(conn)
+        .optional()?;
+    let Some((id, code_hash, max_guesses)) = live else {
+        return Ok(None);
+    };
+    let counted = diesel::update(one_time_codes::table.find((org_id.to_string(), &id)))
+        .filter(one_time_codes::status.eq("active"))
+        .filter(one_time_codes::guesses.lt(one_time_codes::max_guesses))
+        .filter(one_time_codes::expires_at.gt(now))
+        .set(one_time_codes::guesses.eq(one_time_codes::guesses + 1))
+        .execute(conn)?;
+    if counted == 0 {
+        return Ok(None);
+    }
+    let guesses: i32 = one_time_codes::table
+        .find((org_id.to_string(), &id))
+        .select(one_time_codes::guesses)
+        .first(conn)?;
+    Ok(Some(GuessedCode {
+        id,
+        code_hash,
+        exhausted: guesses >= max_guesses,
+    }))
+}
+
+/// Marks a live code used; true for exactly one caller however many race.
+pub fn consume(
+    conn: &mut DbConnection,
+    org_id: &OrgId,
+    code_id: &str,
+    now: NaiveDateTime,
+) -> Result<bool, AppError> {
+    let used = diesel::update(one_time_codes::table.find((org_id.to_string(), code_id)))
+        .filter(one_time_codes::status.eq("active"))
+        .filter(one_time_codes::expires_at.gt(now))
+        .set(one_time_codes::status.eq("used"))
+        .execute(conn)?;
+    Ok(used == 1)
+}
+
+/// Marks a code dead once its guesses are used up.
+pub fn kill(conn: &mut DbConnection, org_id: &OrgId, code_id: &str) -> Result<(), AppError> {
+    diesel::update(one_time_codes::table.find((org_id.to_string(), code_id)))
+        .filter(one_time_codes::status.eq("active"))
+        .set(one_time_codes::status.eq("dead"))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The hashes of the attempt's codes that newer codes replaced.
+pub fn retired_hashes(
+    conn: &mut DbConnection,
+    org_id: &OrgId,
+    attempt_id: &AttemptId,
+) -> Result<Vec<String>, AppError> {
+    Ok(one_time_codes::table
+        .filter(one_time_codes::org_id.eq(org_id.to_string()))
+        .filter(one_time_codes::attempt_id.eq(attempt_id.to_string()))
+        .filter(one_time_codes::status.eq("retired"))
+        .select(one_time_codes::code_hash)
+        .load(conn)?)
+}
+
+/// Starts a pending code's lifetime now that its message was accepted. A code already active
+/// (its other copy arrived first) keeps its earlier start.
+pub fn activate(
+    conn: &mut DbConnection,
+    org_id: &OrgId,
+    code_id: &str,
+    now: NaiveDateTime,
+) -> Result<(), AppError> {
+    let lifetime: Option<i32> = one_time_codes::table
+        .find((org_id.to_string(), code_id))
+        .filter(one_time_codes::status.eq("pending"))
+        .select(one_time_codes::lifetime_secs)
+        .first(conn)
+        .optional()?;
+    if let Some(lifetime) = lifetime {
+        diesel::update(one_time_codes::table.find((org_id.to_string(), code_id)))
+            .filter(one_time_codes::status.eq("pending"))
+            .set((
+                one_time_codes::status.eq("active"),
+                one_time_codes::valid_from.eq(now),
+                one_time_codes::expires_at.eq(now + Duration::seconds(i64::from(lifetime))),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Whether a message carrying this code can still be of use: the code is waiting for its
+/// first delivery within its lifetime, or active and not expired.
+pub fn still_useful(
+    conn: &mut DbConnection,
+    org_id: &OrgId,
+    code_id: &str,
+    now: NaiveDateTime,
+) -> Result<bool, AppError> {
+    let row: Option<(String, NaiveDateTime, i32, Option<NaiveDateTime>)> = one_time_codes::table
+        .find((org_id.to_string(), code_id))
+        .select((
+            one_time_codes::status,
+            one_time_codes::created_at,
+            one_time_codes::lifetime_secs,
+            one_time_codes::expires_at,
+        ))
+        .first(conn)
+        .optional()?;
+    Ok(match row {
+        Some((status, created_at, lifetime, _)) if status == "pending" => {
+            created_at + Duration::seconds(i64::from(lifetime)) > now
+        }
+        Some((status, _, _, Some(expires_at))) if status == "active" => expires_at > now,
+        _ => false,
+    })
+}
+
+/// The status and guess count of the attempt's newest code, for tests and the console.
+pub fn newest_code_state(
+    conn: &mut DbConnection,
+    org_id: &OrgId,
+    attempt_id: &AttemptId,
+) -> Result<Option<(String, i32)>, AppError> {
+    Ok(one_time_codes::table
+        .filter(one_time_codes::org_id.eq(org_id.to_string()))
+        .filter(one_time_codes::attempt_id.eq(attempt_id.to_string()))
+        .order(one_time_codes::created_at.desc())
+        .select((one_time_codes::status, one_time_codes::guesses))
+        .first(conn)
+        .optional()?)
+}
+
+/// Deletes attempts (and their codes) that expired before `before`.
+pub fn sweep(conn: &mut DbConnection, before: NaiveDateTime) -> Result<usize, AppError> {
+    Ok(
+        diesel::delete(login_attempts::table.filter(login_attempts::expires_at.lt(before)))
+            .execute(conn)?,
+    )
+}

@@ -1,0 +1,209 @@
+//! The outbox: emails and SMS waiting to be delivered, and the record of what became of them.
+//!
+//! Several Portico instances may run the delivery worker at once: a message is claimed with a
+//! conditional update that only one of them can win, and the claim is a lease, so a message
+//! whose instance died is picked up again once the lease runs out. Bodies are wiped as soon as
+//! a message is sent, dropped or given up on.
+
+use chrono::{Duration, NaiveDateTime};
+use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, RunQueryDsl, prelude::*};
+
+use super::{DbConnection, schema::outbox};
+use crate::{AppError, domain::org::OrgId};
+
+/// A message to queue.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub org_id: Option<OrgId>,
+    /// `email` or `sms`.
+    pub channel: &'static str,
+    pub recipient: String,
+    pub subject: String,
+    pub body_text: String,
+    pub body_html: String,
+    /// The codes the message carries, as `org_id:code_id`.
+    pub code_refs: Vec<String>,
+}
+
+/// A claimed message, ready to send.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = outbox)]
+pub struct Message {
+    pub id: String,
+    pub org_id: Option<String>,
+    pub channel: String,
+    pub recipient: String,
+    pub subject: String,
+    pub body_text: String,
+    pub body_html: String,
+    pub code_refs: String,
+    pub attempts: i32,
+}
+
+/// What an admin (or a test) may see of a delivery: never its body.
+#[derive(Debug, Clone, Queryable, Selectable, serde::Serialize)]
+#[diesel(table_name = outbox)]
+pub struct Delivery {
+    pub id: String,
+    pub channel: String,
+    pub state: String,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub sent_at: Option<NaiveDateTime>,
+}
+
+/// Queues a message for the worker; returns its id.
+pub fn enqueue(
+    conn: &mut DbConnection,
+    message: &NewMessage,
+    now: NaiveDateTime,
+) -> Result<String, AppError> {
+    let id = uuid::Uuid::new_v4().to_string();
+    diesel::insert_into(outbox::table)
+        .values((
+            outbox::id.eq(&id),
+            outbox::org_id.eq(message.org_id.map(|id| id.to_string())),
+            outbox::channel.eq(message.channel),
+            outbox::recipient.eq(&message.recipient),
+            outbox::subject.eq(&message.subject),
+            outbox::body_text.eq(&message.body_text),
+            outbox::body_html.eq(&message.body_html),
+            outbox::code_refs.eq(message.code_refs.join(",")),
+            outbox::state.eq("pending"),
+            outbox::attempts.eq(0),
+            outbox::next_attempt_at.eq(now),
+            outbox::created_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(id)
+}
+
+/// Ids of messages due now: pending and due, or claimed by an instance whose lease ran out.
+pub fn due(
+    conn: &mut DbConnection,
+    now: NaiveDateTime,
+    limit: i64,
+) -> Result<Vec<String>, AppError> {
+    Ok(outbox::table
+        .filter(
+            outbox::state
+                .eq("pending")
+                .and(outbox::next_attempt_at.le(now))
+                .or(outbox::state
+                    .eq("sending")
+                    .and(outbox::claimed_until.lt(now))),
+        )
+        .order(outbox::next_attempt_at.asc())
+        .limit(limit)
+        .select(outbox::id)
+        .load(conn)?)
+}
+
+/// Claims a due message for `lease_secs`; `None` when another worker got it first.
+pub fn claim(
+    conn: &mut DbConnection,
+    id: &str,
+    now: NaiveDateTime,
+    lease_secs: i64,
+) -> Result<Option<Message>, AppError> {
+    let claimed = diesel::update(outbox::table.find(id))
+        .filter(
+            outbox::state
+                .eq("pending")
+                .and(outbox::next_attempt_at.le(now))
+                .or(outbox::state
+                    .eq("sending")
+                    .and(outbox::claimed_until.lt(now))),
+        )
+        .set((
+            outbox::state.eq("sending"),
+            outbox::claimed_until.eq(now + Duration::seconds(lease_secs)),
+            outbox::attempts.eq(outbox::attempts + 1),
+        ))
+        .execute(conn)?;
+    if claimed == 0 {
+        return Ok(None);
+    }
+    Ok(outbox::table
+        .find(id)
+        .select(Message::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+fn finish(
+    conn: &mut DbConnection,
+    id: &str,
+    state: &str,
+    error: Option<&str>,
+    sent_at: Option<NaiveDateTime>,
+) -> Result<(), AppError> {
+    diesel::update(outbox::table.find(id))
+        .set((
+            outbox::state.eq(state),
+            outbox::last_error.eq(error),
+            outbox::sent_at.eq(sent_at),
+            outbox::claimed_until.eq(None::<NaiveDateTime>),
+            outbox::subject.eq(""),
+            outbox::body_text.eq(""),
+            outbox::body_html.eq(""),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The gateway accepted the message: record it and wipe the body.
+pub fn mark_sent(conn: &mut DbConnection, id: &str, now: NaiveDateTime) -> Result<(), AppError> {
+    finish(conn, id, "sent", None, Some(now))
+}
+
+/// The message can no longer be useful (its code expired): wipe it unsent.
+pub fn mark_dropped(conn: &mut DbConnection, id: &str, reason: &str) -> Result<(), AppError> {
+    finish(conn, id, "dropped", Some(reason), None)
+}
+
+/// Every attempt failed: give up and wipe the body.
+pub fn mark_failed(conn: &mut DbConnection, id: &str, error: &str) -> Result<(), AppError> {
+    finish(conn, id, "failed", Some(error), None)
+}
+
+/// This attempt failed: try again at `next_attempt_at`.
+pub fn retry_at(
+    conn: &mut DbConnection,
+    id: &str,
+    next_attempt_at: NaiveDateTime,
+    error: &str,
+) -> Result<(), AppError> {
+    diesel::update(outbox::table.find(id))
+        .set((
+            outbox::state.eq("pending"),
+            outbox::next_attempt_at.eq(next_attempt_at),
+            outbox::claimed_until.eq(None::<NaiveDateTime>),
+            outbox::last_error.eq(error),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The organization's latest deliveries, newest first.
+pub fn deliveries(
+    conn: &mut DbConnection,
+    org_id: &OrgId,
+    limit: i64,
+) -> Result<Vec<Delivery>, AppError> {
+    Ok(outbox::table
+        .filter(outbox::org_id.eq(org_id.to_string()))
+        .order(outbox::created_at.desc())
+        .limit(limit)
+        .select(Delivery::as_select())
+        .load(conn)?)
+}
+
+/// How many messages wait to be delivered (pending or being sent).
+pub fn pending_count(conn: &mut DbConnection) -> Result<i64, AppError> {
+    Ok(outbox::table
+        .filter(outbox::state.eq_any(["pending", "sending"]))
+        .count()
+        .get_result(conn)?)
+}
