@@ -9,9 +9,14 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod sms;
+pub mod smtp;
+
 use std::{collections::HashMap, sync::Arc};
 
-use diesel::{Connection, PgConnection, RunQueryDsl};
+use diesel::{
+    Connection, ExpressionMethods, PgConnection, QueryDsl, RunQueryDsl, TextExpressionMethods,
+};
 use poem::listener::Acceptor;
 use portico::{App, Config, config::Overrides, fixtures, web};
 use reqwest::{StatusCode, header::HeaderMap, redirect::Policy};
@@ -110,6 +115,14 @@ impl TestApp {
         Some(app)
     }
 
+    /// Starts Portico with the demo fixtures, after letting `adjust` change its configuration.
+    pub async fn demo_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Option<Self> {
+        let app = Self::start_with(backend, adjust).await?;
+        let set = fixtures::FixtureSet::embedded().unwrap();
+        fixtures::seed(&app.app, &set).await.unwrap();
+        Some(app)
+    }
+
     /// Starts Portico after letting `adjust` change its configuration.
     pub async fn start_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Option<Self> {
         let data_dir = tempfile::tempdir().unwrap();
@@ -185,6 +198,140 @@ impl TestApp {
             .unwrap()
     }
 
+    /// Moves every one-time code of the organization past its expiry.
+    pub async fn expire_codes(&self, slug: &str) {
+        use portico::storage::schema::one_time_codes;
+        let org_id = self.org_id(slug).await;
+        self.app
+            .db
+            .run(move |conn| {
+                let past = chrono::Utc::now().naive_utc() - chrono::Duration::minutes(1);
+                diesel::update(one_time_codes::table.filter(one_time_codes::org_id.eq(org_id)))
+                    .set(one_time_codes::expires_at.eq(past))
+                    .execute(conn)?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+    }
+
+    /// Moves every counted limit event `secs` seconds into the past (to pass a cooldown).
+    pub async fn age_limit_events(&self, secs: i64) {
+        use portico::storage::schema::limit_events;
+        self.app
+            .db
+            .run(move |conn| {
+                let events: Vec<(String, String, chrono::NaiveDateTime)> = limit_events::table
+                    .select((
+                        limit_events::org_id,
+                        limit_events::bucket,
+                        limit_events::occurred_at,
+                    ))
+                    .load(conn)?;
+                diesel::delete(limit_events::table).execute(conn)?;
+                for (org, bucket, at) in events {
+                    diesel::insert_into(limit_events::table)
+                        .values((
+                            limit_events::org_id.eq(org),
+                            limit_events::bucket.eq(bucket),
+                            limit_events::occurred_at.eq(at - chrono::Duration::seconds(secs)),
+                        ))
+                        .execute(conn)?;
+                }
+                Ok(())
+            })
+            .await
+            .unwrap();
+    }
+
+    /// Counted events whose bucket starts with `prefix`.
+    pub async fn limit_events(&self, prefix: &str) -> usize {
+        use portico::storage::schema::limit_events;
+        let pattern = format!("{prefix}%");
+        self.app
+            .db
+            .run(move |conn| {
+                Ok(limit_events::table
+                    .filter(limit_events::bucket.like(pattern))
+                    .count()
+                    .get_result::<i64>(conn)?)
+            })
+            .await
+            .unwrap() as usize
+    }
+
+    /// The organization's deliveries, newest first.
+    pub async fn deliveries(&self, slug: &str) -> Vec<portico::storage::outbox::Delivery> {
+        let slug = slug.to_owned();
+        self.app
+            .db
+            .run(move |conn| {
+                let org = portico::storage::orgs::find_by_slug(conn, &slug)?.unwrap();
+                portico::storage::outbox::deliveries(conn, &org.id, 100)
+            })
+            .await
+            .unwrap()
+    }
+
+    /// The organization's deliveries once none is in the middle of being sent.
+    pub async fn settled_deliveries(&self, slug: &str) -> Vec<portico::storage::outbox::Delivery> {
+        for _ in 0..200 {
+            let deliveries = self.deliveries(slug).await;
+            if deliveries.iter().all(|d| d.state != "sending") {
+                return deliveries;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("a delivery stayed in 'sending' for 10 seconds");
+    }
+
+    /// Every message body still stored in the outbox, whatever its state.
+    pub async fn stored_bodies(&self) -> Vec<(String, String)> {
+        use portico::storage::schema::outbox;
+        self.app
+            .db
+            .run(|conn| {
+                Ok(outbox::table
+                    .select((outbox::state, outbox::body_text))
+                    .load(conn)?)
+            })
+            .await
+            .unwrap()
+    }
+
+    /// Makes every waiting message due now and runs one delivery round.
+    pub async fn deliver_now(&self) -> usize {
+        use portico::storage::schema::outbox;
+        self.app
+            .db
+            .run(|conn| {
+                let now = chrono::Utc::now().naive_utc() - chrono::Duration::seconds(1);
+                diesel::update(outbox::table.filter(outbox::state.eq("pending")))
+                    .set(outbox::next_attempt_at.eq(now))
+                    .execute(conn)?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        portico::domain::delivery::deliver_due(&self.app)
+            .await
+            .unwrap()
+    }
+
+    async fn org_id(&self, slug: &str) -> String {
+        let slug = slug.to_owned();
+        self.app
+            .db
+            .run(move |conn| {
+                Ok(portico::storage::orgs::find_by_slug(conn, &slug)?
+                    .unwrap()
+                    .id
+                    .to_string())
+            })
+            .await
+            .unwrap()
+    }
+
     /// Stops the server, then drops the database.
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {
@@ -250,16 +397,34 @@ impl Page {
         self.body[start..start + end].to_owned()
     }
 
+    /// The value of the first hidden field called `name`.
+    pub fn hidden(&self, name: &str) -> String {
+        let marker = format!("name=\"{name}\" value=\"");
+        let start = self
+            .body
+            .find(&marker)
+            .unwrap_or_else(|| panic!("no {name} field on the page:\n{}", self.body))
+            + marker.len();
+        let end = self.body[start..].find('"').unwrap();
+        self.body[start..start + end].to_owned()
+    }
+
+    /// Whether the browser is greeted as logged in on this page.
+    pub fn is_logged_in(&self) -> bool {
+        self.body.contains("Hello, ")
+    }
+
     /// The page body with its per-visit parts (form tokens) blanked, for comparing answers.
     pub fn comparable_body(&self) -> String {
         let mut body = self.body.clone();
-        let marker = "name=\"csrf\" value=\"";
-        let mut from = 0;
-        while let Some(at) = body[from..].find(marker) {
-            let start = from + at + marker.len();
-            let end = start + body[start..].find('"').unwrap();
-            body.replace_range(start..end, "");
-            from = start;
+        for marker in ["name=\"csrf\" value=\"", "name=\"login_id\" value=\""] {
+            let mut from = 0;
+            while let Some(at) = body[from..].find(marker) {
+                let start = from + at + marker.len();
+                let end = start + body[start..].find('"').unwrap();
+                body.replace_range(start..end, "");
+                from = start;
+            }
         }
         body
     }
@@ -308,6 +473,30 @@ impl Browser {
         let mut all = vec![("csrf", csrf.as_str())];
         all.extend_from_slice(fields);
         self.post_form(action, &all).await
+    }
+
+    /// Asks a portal for a login code; returns the code page.
+    pub async fn request_code(&self, slug: &str, identifier: &str) -> Page {
+        self.submit(
+            &format!("/portal/{slug}/login"),
+            &format!("/portal/{slug}/login/code"),
+            &[("identifier", identifier)],
+        )
+        .await
+    }
+
+    /// Enters a code on a code page.
+    pub async fn enter_code(&self, slug: &str, code_page: &Page, code: &str) -> Page {
+        let login_id = code_page.hidden("login_id");
+        self.post_form(
+            &format!("/portal/{slug}/login/code/verify"),
+            &[
+                ("csrf", &code_page.csrf()),
+                ("login_id", &login_id),
+                ("code", code),
+            ],
+        )
+        .await
     }
 
     /// Logs in on a portal's own login page with a password.
