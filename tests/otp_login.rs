@@ -45,6 +45,9 @@ both_backends!(
     a_failing_sms_gateway_is_retried_then_marked_failed,
     a_silent_sms_gateway_times_out_and_is_retried,
     the_demo_file_outboxes_carry_codes_without_any_gateway,
+    common_page_code_opens_the_one_portal_that_takes_codes,
+    common_page_code_lets_a_contact_of_two_code_portals_choose,
+    common_page_code_by_sms_and_for_strangers,
 );
 
 async fn globex_contact_logs_in_with_an_emailed_code(backend: Backend) {
@@ -697,4 +700,121 @@ async fn the_demo_file_outboxes_carry_codes_without_any_gateway(backend: Backend
     let code: String = body.chars().take_while(char::is_ascii_digit).collect();
     let answer = browser.enter_code("initech", &page, &code).await;
     assert_eq!(answer.status, StatusCode::SEE_OTHER);
+}
+
+/// Asks the common login page for a code.
+async fn common_code(browser: &common::Browser, identifier: &str) -> common::Page {
+    browser
+        .submit("/", "/code", &[("identifier", identifier)])
+        .await
+}
+
+/// Enters a code on the common page's code form.
+async fn common_enter(browser: &common::Browser, page: &common::Page, code: &str) -> common::Page {
+    browser
+        .post_form(
+            "/code/verify",
+            &[
+                ("csrf", &page.csrf()),
+                ("login_id", &page.hidden("login_id")),
+                ("code", code),
+            ],
+        )
+        .await
+}
+
+async fn common_page_code_opens_the_one_portal_that_takes_codes(backend: Backend) {
+    let (smtp, sms) = (
+        SmtpReceiver::start().await,
+        SmsReceiver::start(Mode::Accept).await,
+    );
+    let Some(app) = wired(backend, &smtp, &sms).await else {
+        return;
+    };
+    let browser = app.browser();
+    // Pat is in Acme (passwords only) and Umbrella (password or code).
+    let page = common_code(&browser, "pat@shared.example").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        !page.body.contains("Umbrella") && !page.body.contains("Acme"),
+        "nothing named before proof"
+    );
+    let mail = smtp.wait_for("pat@shared.example", 1).await;
+    app.settled_outbox().await;
+    assert!(!mail.data.contains("Umbrella") && !mail.data.contains("Acme"));
+    let answer = common_enter(&browser, &page, &mail.code()).await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER);
+    assert_eq!(answer.location(), "/portal/umbrella/");
+    assert!(browser.get("/portal/umbrella/").await.is_logged_in());
+    assert!(!browser.get("/portal/acme/").await.is_logged_in());
+}
+
+async fn common_page_code_lets_a_contact_of_two_code_portals_choose(backend: Backend) {
+    let (smtp, sms) = (
+        SmtpReceiver::start().await,
+        SmsReceiver::start(Mode::Accept).await,
+    );
+    let Some(app) = wired(backend, &smtp, &sms).await else {
+        return;
+    };
+    app.app
+        .db
+        .run(|conn| {
+            let globex = portico::storage::orgs::find_by_slug(conn, "globex")?.unwrap();
+            let contact = portico::storage::accounts::NewContact {
+                email: Some("pat@shared.example".to_owned()),
+                mobile: None,
+                name: "Pat Rivera".to_owned(),
+                time_zone: "Europe/Dublin".to_owned(),
+                password_hash: None,
+                status: portico::domain::contact::ContactStatus::Active,
+            };
+            portico::storage::accounts::insert_contact(conn, &globex.id, &contact)?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let browser = app.browser();
+    let page = common_code(&browser, "pat@shared.example").await;
+    let code = smtp.wait_for("pat@shared.example", 1).await.code();
+    app.settled_outbox().await;
+    assert_eq!(smtp.mails().len(), 1, "one code, sent once");
+    let choice = common_enter(&browser, &page, &code).await;
+    assert_eq!(choice.status, StatusCode::OK);
+    assert!(choice.body.contains("Choose a portal"));
+    assert!(choice.body.contains("Globex") && choice.body.contains("Umbrella"));
+    assert!(!choice.body.contains("Acme"));
+    let chosen = browser
+        .post_form("/choose", &[("csrf", &choice.csrf()), ("portal", "globex")])
+        .await;
+    assert_eq!(chosen.location(), "/portal/globex/");
+    assert!(browser.get("/portal/globex/").await.is_logged_in());
+}
+
+async fn common_page_code_by_sms_and_for_strangers(backend: Backend) {
+    let (smtp, sms) = (
+        SmtpReceiver::start().await,
+        SmsReceiver::start(Mode::Accept).await,
+    );
+    let Some(app) = wired(backend, &smtp, &sms).await else {
+        return;
+    };
+    let known = app.browser();
+    let page = common_code(&known, "555-010-0003").await;
+    let text = sms.wait_for("+15550100003", 1).await;
+    app.settled_outbox().await;
+    let answer = common_enter(&known, &page, &text.code()).await;
+    assert_eq!(answer.location(), "/portal/initech/");
+
+    let stranger = app.browser();
+    let unknown = common_code(&stranger, "555-010-0077").await;
+    assert_eq!(unknown.status, page.status);
+    assert_eq!(
+        unknown.comparable_body().replace("0077", "XXXX"),
+        page.comparable_body().replace("0003", "XXXX")
+    );
+    let guessed = common_enter(&stranger, &unknown, "123456").await;
+    assert_eq!(guessed.status, StatusCode::UNAUTHORIZED);
+    app.deliver_now().await;
+    assert_eq!(sms.received().len(), 1, "nothing was sent for the stranger");
 }

@@ -23,7 +23,7 @@ use super::{
 use crate::{
     App, AppError,
     storage::{
-        DbConnection, accounts, audit, limits,
+        DbConnection, accounts, audit, limits, orgs,
         otp::{self as codes, NewCode},
         outbox::{self, NewMessage},
     },
@@ -550,4 +550,253 @@ fn check_code(
         return Ok(CodeCheck::Retired);
     }
     Ok(CodeCheck::Refused)
+}
+
+/// The answer to a code request on the common login page: the same shape whoever asked.
+#[derive(Debug, Clone)]
+pub struct CommonCodeRequested {
+    pub id: String,
+}
+
+/// One organization where a common-page identifier may log in by code.
+struct CommonCandidate {
+    policy: LoginPolicy,
+    contact: Contact,
+}
+
+/// Handles a code request on the common login page: one code, sent once to the identifier
+/// typed, valid in every live organization where that identifier may log in by code there
+/// (the organization allows codes alone and sends them to that kind of identifier).
+pub async fn request_common_code(
+    app: &App,
+    identifier: &Identifier,
+    client: &ClientInfo,
+) -> Result<CommonCodeRequested, AppError> {
+    let now = Utc::now().naive_utc();
+    let defaults = LoginPolicy::default();
+    let id_hash = otp::platform_identifier_hash(&app.signer, identifier.as_str());
+    let id_bucket = format!("code:id:{id_hash}");
+    let ip_bucket = format!("code:ip:{}", client.ip);
+    let lookup = identifier.clone();
+    let candidates = {
+        let (id_bucket, ip_bucket) = (id_bucket.clone(), ip_bucket.clone());
+        app.db
+            .run(move |conn| {
+                check_platform_limits(conn, &defaults, &id_bucket, &ip_bucket, now)?;
+                common_candidates(conn, &lookup, now)
+            })
+            .await?
+    };
+
+    let code_length = candidates
+        .iter()
+        .map(|c| c.policy.code_length)
+        .max()
+        .unwrap_or(6);
+    let lifetime = candidates
+        .iter()
+        .map(|c| c.policy.code_lifetime_secs)
+        .min()
+        .unwrap_or(300);
+    let code = otp::generate(code_length);
+    let common_id = uuid::Uuid::new_v4().to_string();
+    let link = format!("{}/code?login_id={common_id}", app.config.public_url);
+    let rendered = app.messages.render(
+        "common_login_code",
+        &super::messages::CommonCodeMessage {
+            code: code.expose(),
+            minutes: lifetime / 60,
+            portal_link: &link,
+        },
+    )?;
+    let signer = app.signer.clone();
+    let typed = identifier.clone();
+    let id = common_id.clone();
+    app.db
+        .transaction(move |conn| {
+            limits::record(conn, limits::Scope::platform(), &id_bucket, now)?;
+            limits::record(conn, limits::Scope::platform(), &ip_bucket, now)?;
+            let mut attempts = Vec::new();
+            let mut code_refs = Vec::new();
+            for candidate in &candidates {
+                let contact = &candidate.contact;
+                let mut attempt = new_attempt(
+                    &signer,
+                    contact.org_id,
+                    typed.as_str(),
+                    Purpose::Login,
+                    false,
+                    now,
+                );
+                attempt.contact_id = Some(contact.id);
+                codes::insert_attempt(conn, &attempt, now)?;
+                codes::retire_codes(conn, &contact.org_id, &contact.id, Purpose::Login)?;
+                let hash = otp::code_hash(
+                    &signer,
+                    &contact.org_id,
+                    &contact.id,
+                    Purpose::Login,
+                    &attempt.id,
+                    code.expose(),
+                );
+                let code_id = codes::insert_code(
+                    conn,
+                    &NewCode {
+                        org_id: &contact.org_id,
+                        attempt_id: &attempt.id,
+                        contact_id: &contact.id,
+                        purpose: Purpose::Login,
+                        code_hash: &hash,
+                        max_guesses: candidate.policy.code_max_guesses,
+                        lifetime_secs: lifetime,
+                        now,
+                    },
+                )?;
+                attempts.push((contact.org_id, attempt.id));
+                code_refs.push(format!("{}:{code_id}", contact.org_id));
+            }
+            let expires_at = now + Duration::seconds(ATTEMPT_LIFETIME_SECS);
+            codes::insert_common(conn, &id, &attempts, now, expires_at)?;
+            if code_refs.is_empty() {
+                return Ok(());
+            }
+            let (channel, subject, text, html) = match &typed {
+                Identifier::Email(_) => ("email", rendered.subject, rendered.text, rendered.html),
+                Identifier::Mobile(_) => ("sms", String::new(), rendered.sms, String::new()),
+            };
+            let message = NewMessage {
+                org_id: None,
+                channel,
+                recipient: typed.as_str().to_owned(),
+                subject,
+                body_text: text,
+                body_html: html,
+                code_refs,
+            };
+            outbox::enqueue(conn, &message, now)?;
+            Ok(())
+        })
+        .await?;
+    app.deliveries.wake();
+    Ok(CommonCodeRequested { id: common_id })
+}
+
+fn check_platform_limits(
+    conn: &mut DbConnection,
+    policy: &LoginPolicy,
+    id_bucket: &str,
+    ip_bucket: &str,
+    now: NaiveDateTime,
+) -> Result<(), AppError> {
+    let scope = limits::Scope::platform;
+    if let Some(last) = limits::latest(conn, scope(), id_bucket)? {
+        let ready_at = last + Duration::seconds(i64::from(policy.resend_cooldown_secs));
+        if ready_at > now {
+            return Err(limited(ready_at - now));
+        }
+    }
+    let checks = [
+        (
+            id_bucket,
+            now - Duration::hours(1),
+            i64::from(policy.codes_per_hour),
+            Duration::hours(1),
+        ),
+        (
+            id_bucket,
+            now - Duration::days(1),
+            i64::from(policy.codes_per_day),
+            Duration::days(1),
+        ),
+        (
+            ip_bucket,
+            now - Duration::hours(1),
+            REQUESTS_PER_IP_PER_HOUR,
+            Duration::hours(1),
+        ),
+    ];
+    for (bucket, since, limit, wait) in checks {
+        if limits::count_since(conn, scope(), bucket, since)? >= limit {
+            return Err(limited(wait));
+        }
+    }
+    Ok(())
+}
+
+fn common_candidates(
+    conn: &mut DbConnection,
+    identifier: &Identifier,
+    now: NaiveDateTime,
+) -> Result<Vec<CommonCandidate>, AppError> {
+    let mut candidates = Vec::new();
+    for found in accounts::find_contacts_everywhere(conn, identifier)? {
+        let contact = found.contact;
+        let policy = orgs::policy(conn, &contact.org_id)?;
+        let by_code = matches!(policy.login_mode, LoginMode::Otp | LoginMode::PasswordOrOtp);
+        let reaches = match identifier {
+            Identifier::Email(_) => policy.otp_channel != OtpChannel::Mobile,
+            Identifier::Mobile(_) => policy.otp_channel != OtpChannel::Email,
+        };
+        if by_code
+            && reaches
+            && contact.status == ContactStatus::Active
+            && !is_paused(conn, &policy, &contact, now)?
+        {
+            candidates.push(CommonCandidate { policy, contact });
+        }
+    }
+    Ok(candidates)
+}
+
+/// Checks a code typed on the common login page against every organization its request
+/// reached; returns the contacts it proves.
+pub async fn verify_common_code(
+    app: &App,
+    common_id: &str,
+    typed: &str,
+    client: &ClientInfo,
+) -> Result<Vec<Contact>, AppError> {
+    let code = otp::read_typed(typed)?;
+    let common_id = common_id.trim().chars().take(64).collect::<String>();
+    let signer = app.signer.clone();
+    let client = client.clone();
+    app.db
+        .run(move |conn| {
+            let now = Utc::now().naive_utc();
+            let Some(attempts) = codes::find_common(conn, &common_id, now)? else {
+                return Ok(Vec::new());
+            };
+            let mut proven = Vec::new();
+            for (org_id, attempt_id) in attempts {
+                let policy = orgs::policy(conn, &org_id)?;
+                let check = check_code(conn, &signer, &policy, &org_id, &attempt_id, &code, now)?;
+                let (kind, detail, actor) = match &check {
+                    CodeCheck::Proven { contact, .. } => (
+                        "login.succeeded",
+                        json!({ "method": "otp", "page": "common" }),
+                        Actor::Contact(contact.id.to_string()),
+                    ),
+                    _ => (
+                        "login.failed",
+                        json!({ "method": "otp", "page": "common", "reason": "wrong_code" }),
+                        Actor::Anonymous,
+                    ),
+                };
+                audit::record(
+                    conn,
+                    &AuditEvent {
+                        org_id: Some(org_id),
+                        actor,
+                        kind,
+                        detail,
+                        client_ip: client.ip.clone(),
+                    },
+                )?;
+                if let CodeCheck::Proven { contact, .. } = check {
+                    proven.push(contact);
+                }
+            }
+            Ok(proven)
+        })
+        .await
 }

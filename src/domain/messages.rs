@@ -35,6 +35,15 @@ pub struct CodeMessage<'a> {
     pub portal_link: &'a str,
 }
 
+/// What the common login page's code message says: no organization is named, since the code
+/// may open several.
+#[derive(Debug, Serialize)]
+pub struct CommonCodeMessage<'a> {
+    pub code: &'a str,
+    pub minutes: u32,
+    pub portal_link: &'a str,
+}
+
 /// The message templates.
 pub struct Messages {
     text: Handlebars<'static>,

@@ -144,6 +144,11 @@ pub fn identifier_hash(signer: &Signer, org_id: &OrgId, identifier: &str) -> Str
     hex::encode(signer.mac("identifier", &[org.as_bytes(), identifier.as_bytes()]))
 }
 
+/// The keyed hash of an identifier typed on the common login page.
+pub fn platform_identifier_hash(signer: &Signer, identifier: &str) -> String {
+    hex::encode(signer.mac("identifier", &[b"platform", identifier.as_bytes()]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

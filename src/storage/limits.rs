@@ -9,16 +9,33 @@ use diesel::{ExpressionMethods, QueryDsl, RunQueryDsl, dsl::max};
 use super::{DbConnection, schema::limit_events};
 use crate::{AppError, domain::org::OrgId};
 
+/// Whose limit a bucket counts toward: one organization's, or the common login page's.
+#[derive(Debug, Clone)]
+pub struct Scope(String);
+
+impl Scope {
+    /// The limits of the common login page, which belong to no organization.
+    pub fn platform() -> Self {
+        Self("platform".to_owned())
+    }
+}
+
+impl From<&OrgId> for Scope {
+    fn from(org_id: &OrgId) -> Self {
+        Self(org_id.to_string())
+    }
+}
+
 /// Records one event in `bucket`.
 pub fn record(
     conn: &mut DbConnection,
-    org_id: &OrgId,
+    scope: impl Into<Scope>,
     bucket: &str,
     now: NaiveDateTime,
 ) -> Result<(), AppError> {
     diesel::insert_into(limit_events::table)
         .values((
-            limit_events::org_id.eq(org_id.to_string()),
+            limit_events::org_id.eq(scope.into().0),
             limit_events::bucket.eq(bucket),
             limit_events::occurred_at.eq(now),
         ))
@@ -29,12 +46,12 @@ pub fn record(
 /// How many events `bucket` holds after `since`.
 pub fn count_since(
     conn: &mut DbConnection,
-    org_id: &OrgId,
+    scope: impl Into<Scope>,
     bucket: &str,
     since: NaiveDateTime,
 ) -> Result<i64, AppError> {
     Ok(limit_events::table
-        .filter(limit_events::org_id.eq(org_id.to_string()))
+        .filter(limit_events::org_id.eq(scope.into().0))
         .filter(limit_events::bucket.eq(bucket))
         .filter(limit_events::occurred_at.gt(since))
         .count()
@@ -44,11 +61,11 @@ pub fn count_since(
 /// When the latest event of `bucket` happened.
 pub fn latest(
     conn: &mut DbConnection,
-    org_id: &OrgId,
+    scope: impl Into<Scope>,
     bucket: &str,
 ) -> Result<Option<NaiveDateTime>, AppError> {
     Ok(limit_events::table
-        .filter(limit_events::org_id.eq(org_id.to_string()))
+        .filter(limit_events::org_id.eq(scope.into().0))
         .filter(limit_events::bucket.eq(bucket))
         .select(max(limit_events::occurred_at))
         .first(conn)?)

@@ -8,7 +8,7 @@ use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, RunQueryDsl, prelud
 
 use super::{
     DbConnection,
-    schema::{login_attempts, one_time_codes},
+    schema::{common_code_logins, login_attempts, one_time_codes},
 };
 use crate::{
     AppError,
@@ -19,6 +19,9 @@ use crate::{
         otp::{AttemptId, LoginAttempt, Purpose},
     },
 };
+
+/// Statuses of a code that may still be guessed.
+const LIVE: [&str; 2] = ["pending", "active"];
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = login_attempts)]
@@ -120,7 +123,9 @@ pub fn retire_codes(
     .execute(conn)?)
 }
 
-/// Stores a new code, pending until its message is accepted; returns its id.
+/// Stores a new code, pending until its message is accepted; returns its id. A pending code
+/// already works (whoever types it has received it) until its lifetime has passed since it was
+/// made; once a gateway accepts its message, its lifetime starts again from that moment.
 pub fn insert_code(conn: &mut DbConnection, code: &NewCode<'_>) -> Result<String, AppError> {
     let id = uuid::Uuid::new_v4().to_string();
     diesel::insert_into(one_time_codes::table)
@@ -136,6 +141,8 @@ pub fn insert_code(conn: &mut DbConnection, code: &NewCode<'_>) -> Result<String
             one_time_codes::status.eq("pending"),
             one_time_codes::lifetime_secs.eq(i32::try_from(code.lifetime_secs).unwrap_or(300)),
             one_time_codes::created_at.eq(code.now),
+            one_time_codes::expires_at
+                .eq(code.now + Duration::seconds(i64::from(code.lifetime_secs))),
         ))
         .execute(conn)?;
     Ok(id)
@@ -160,7 +167,7 @@ pub fn count_guess(
     let live: Option<(String, String, i32)> = one_time_codes::table
         .filter(one_time_codes::org_id.eq(org_id.to_string()))
         .filter(one_time_codes::attempt_id.eq(attempt_id.to_string()))
-        .filter(one_time_codes::status.eq("active"))
+        .filter(one_time_codes::status.eq_any(LIVE))
         .select((
             one_time_codes::id,
             one_time_codes::code_hash,
@@ -172,7 +179,7 @@ pub fn count_guess(
         return Ok(None);
     };
     let counted = diesel::update(one_time_codes::table.find((org_id.to_string(), &id)))
-        .filter(one_time_codes::status.eq("active"))
+        .filter(one_time_codes::status.eq_any(LIVE))
         .filter(one_time_codes::guesses.lt(one_time_codes::max_guesses))
         .filter(one_time_codes::expires_at.gt(now))
         .set(one_time_codes::guesses.eq(one_time_codes::guesses + 1))
@@ -199,7 +206,7 @@ pub fn consume(
     now: NaiveDateTime,
 ) -> Result<bool, AppError> {
     let used = diesel::update(one_time_codes::table.find((org_id.to_string(), code_id)))
-        .filter(one_time_codes::status.eq("active"))
+        .filter(one_time_codes::status.eq_any(LIVE))
         .filter(one_time_codes::expires_at.gt(now))
         .set(one_time_codes::status.eq("used"))
         .execute(conn)?;
@@ -209,7 +216,7 @@ pub fn consume(
 /// Marks a code dead once its guesses are used up.
 pub fn kill(conn: &mut DbConnection, org_id: &OrgId, code_id: &str) -> Result<(), AppError> {
     diesel::update(one_time_codes::table.find((org_id.to_string(), code_id)))
-        .filter(one_time_codes::status.eq("active"))
+        .filter(one_time_codes::status.eq_any(LIVE))
         .set(one_time_codes::status.eq("dead"))
         .execute(conn)?;
     Ok(())
@@ -256,31 +263,21 @@ pub fn activate(
     Ok(())
 }
 
-/// Whether a message carrying this code can still be of use: the code is waiting for its
-/// first delivery within its lifetime, or active and not expired.
+/// Whether a message carrying this code can still be of use: the code is live and within
+/// its lifetime.
 pub fn still_useful(
     conn: &mut DbConnection,
     org_id: &OrgId,
     code_id: &str,
     now: NaiveDateTime,
 ) -> Result<bool, AppError> {
-    let row: Option<(String, NaiveDateTime, i32, Option<NaiveDateTime>)> = one_time_codes::table
+    let live: i64 = one_time_codes::table
         .find((org_id.to_string(), code_id))
-        .select((
-            one_time_codes::status,
-            one_time_codes::created_at,
-            one_time_codes::lifetime_secs,
-            one_time_codes::expires_at,
-        ))
-        .first(conn)
-        .optional()?;
-    Ok(match row {
-        Some((status, created_at, lifetime, _)) if status == "pending" => {
-            created_at + Duration::seconds(i64::from(lifetime)) > now
-        }
-        Some((status, _, _, Some(expires_at))) if status == "active" => expires_at > now,
-        _ => false,
-    })
+        .filter(one_time_codes::status.eq_any(LIVE))
+        .filter(one_time_codes::expires_at.gt(now))
+        .count()
+        .get_result(conn)?;
+    Ok(live > 0)
 }
 
 /// The status and guess count of the attempt's newest code, for tests and the console.
@@ -296,6 +293,49 @@ pub fn newest_code_state(
         .select((one_time_codes::status, one_time_codes::guesses))
         .first(conn)
         .optional()?)
+}
+
+/// Stores a common-page code request and the attempts it made, as `org_id:attempt_id` pairs.
+pub fn insert_common(
+    conn: &mut DbConnection,
+    id: &str,
+    attempts: &[(OrgId, AttemptId)],
+    now: NaiveDateTime,
+    expires_at: NaiveDateTime,
+) -> Result<(), AppError> {
+    let listed: Vec<String> = attempts
+        .iter()
+        .map(|(org, attempt)| format!("{org}:{attempt}"))
+        .collect();
+    diesel::insert_into(common_code_logins::table)
+        .values((
+            common_code_logins::id.eq(id),
+            common_code_logins::attempts.eq(listed.join(",")),
+            common_code_logins::created_at.eq(now),
+            common_code_logins::expires_at.eq(expires_at),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The attempts of a common-page code request that has not expired.
+pub fn find_common(
+    conn: &mut DbConnection,
+    id: &str,
+    now: NaiveDateTime,
+) -> Result<Option<Vec<(OrgId, AttemptId)>>, AppError> {
+    let listed: Option<String> = common_code_logins::table
+        .find(id)
+        .filter(common_code_logins::expires_at.gt(now))
+        .select(common_code_logins::attempts)
+        .first(conn)
+        .optional()?;
+    Ok(listed.map(|text| {
+        text.split(',')
+            .filter_map(|pair| pair.split_once(':'))
+            .filter_map(|(org, attempt)| Some((Id::parse(org)?, Id::parse(attempt)?)))
+            .collect()
+    }))
 }
 
 /// Deletes attempts (and their codes) that expired before `before`.

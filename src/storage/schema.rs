@@ -218,6 +218,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    common_code_logins (id) {
+        id -> Text,
+        attempts -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     outbox (id) {
         id -> Text,
         org_id -> Nullable<Text>,
@@ -257,5 +266,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     login_attempts,
     one_time_codes,
     limit_events,
+    common_code_logins,
     outbox,
 );

@@ -14,7 +14,7 @@ use chrono::{Duration, Utc};
 use poem::{
     IntoResponse, Request, Response, handler,
     http::StatusCode,
-    web::{Data, Form, cookie::CookieJar},
+    web::{Data, Form, Query, cookie::CookieJar},
 };
 use serde::{Deserialize, Serialize};
 
@@ -24,7 +24,12 @@ use super::{
 };
 use crate::{
     App, AppError,
-    domain::{contact::ContactId, login, org::OrgId},
+    domain::{
+        code_login,
+        contact::{ContactId, Identifier},
+        login,
+        org::{OrgId, OtpChannel},
+    },
     storage::{accounts, orgs},
 };
 
@@ -44,6 +49,22 @@ struct CommonLoginView {
     chrome: Chrome,
     #[serde(flatten)]
     form: LoginFormView,
+}
+
+#[derive(Serialize, Default)]
+struct CommonCodeForm {
+    login_id: String,
+    notice: Option<String>,
+    error: Option<String>,
+    code_error: Option<String>,
+}
+
+#[derive(Serialize)]
+struct CommonCodeView {
+    #[serde(flatten)]
+    chrome: Chrome,
+    #[serde(flatten)]
+    form: CommonCodeForm,
 }
 
 #[derive(Serialize)]
@@ -139,6 +160,164 @@ async fn portal_of(app: &App, org_id: OrgId) -> Result<Portal, AppError> {
         .await?
         .ok_or(AppError::NotFound)?;
     Portal::load(app, &org.slug).await
+}
+
+fn render_code_page(
+    app: &App,
+    jar: &CookieJar,
+    form: CommonCodeForm,
+    status: StatusCode,
+) -> poem::Result<Response> {
+    let view = CommonCodeView {
+        chrome: chrome(app, jar, "Enter your code"),
+        form,
+    };
+    Ok(app
+        .pages
+        .render("portal/common_code", &view)?
+        .with_status(status)
+        .into_response())
+}
+
+#[derive(Deserialize)]
+pub struct CodeRequestForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    identifier: String,
+}
+
+/// Sends one code to the identifier, for every portal where it may log in by code.
+#[handler]
+pub async fn request_code(
+    Data(app): Data<&Arc<App>>,
+    jar: &CookieJar,
+    req: &Request,
+    Form(form): Form<CodeRequestForm>,
+) -> poem::Result<Response> {
+    csrf::verify(app, jar, &form.csrf)?;
+    let typed: String = form.identifier.trim().chars().take(256).collect();
+    let identifier = match Identifier::parse(&form.identifier, &app.config.phone_region) {
+        Ok(identifier) => identifier,
+        Err(AppError::Invalid { message, .. }) => {
+            let view = LoginFormView {
+                identifier: typed,
+                code_identifier_error: Some(message),
+                ..LoginFormView::default()
+            };
+            return render_form(app, jar, view, StatusCode::UNPROCESSABLE_ENTITY);
+        }
+        Err(other) => return Err(other.into()),
+    };
+    let client = cookies::client_info(req);
+    match code_login::request_common_code(app, &identifier, &client).await {
+        Ok(requested) => {
+            let channel = match identifier {
+                Identifier::Email(_) => OtpChannel::Email,
+                Identifier::Mobile(_) => OtpChannel::Mobile,
+            };
+            let form = CommonCodeForm {
+                login_id: requested.id,
+                notice: Some(code_login::destination_notice(Some(&identifier), channel)),
+                ..CommonCodeForm::default()
+            };
+            render_code_page(app, jar, form, StatusCode::OK)
+        }
+        Err(AppError::RateLimited { retry_after_secs }) => {
+            let view = LoginFormView {
+                identifier: typed,
+                error: Some(format!(
+                    "Too many codes were asked for. Try again in {}.",
+                    super::code_login::wait_words(retry_after_secs)
+                )),
+                ..LoginFormView::default()
+            };
+            render_form(app, jar, view, StatusCode::TOO_MANY_REQUESTS)
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CodeQuery {
+    #[serde(default)]
+    login_id: String,
+}
+
+/// The page an emailed link opens: the code form, nothing more.
+#[handler]
+pub fn code_page(
+    Data(app): Data<&Arc<App>>,
+    jar: &CookieJar,
+    Query(query): Query<CodeQuery>,
+) -> poem::Result<Response> {
+    let form = CommonCodeForm {
+        login_id: query.login_id.trim().chars().take(64).collect(),
+        notice: Some(code_login::destination_notice(None, OtpChannel::Email)),
+        ..CommonCodeForm::default()
+    };
+    render_code_page(app, jar, form, StatusCode::OK)
+}
+
+#[derive(Deserialize)]
+pub struct CodeVerifyForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    login_id: String,
+    #[serde(default)]
+    code: String,
+}
+
+/// Checks the code against every portal it was sent for: one proven contact lands in its
+/// portal, several choose.
+#[handler]
+pub async fn verify_code(
+    Data(app): Data<&Arc<App>>,
+    jar: &CookieJar,
+    req: &Request,
+    Form(form): Form<CodeVerifyForm>,
+) -> poem::Result<Response> {
+    csrf::verify(app, jar, &form.csrf)?;
+    let client = cookies::client_info(req);
+    let again = |error: Option<String>, code_error: Option<String>| CommonCodeForm {
+        login_id: form.login_id.trim().chars().take(64).collect(),
+        error,
+        code_error,
+        ..CommonCodeForm::default()
+    };
+    let proven =
+        match code_login::verify_common_code(app, &form.login_id, &form.code, &client).await {
+            Ok(proven) => proven,
+            Err(AppError::Invalid { message, .. }) => {
+                return render_code_page(
+                    app,
+                    jar,
+                    again(None, Some(message)),
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                );
+            }
+            Err(other) => return Err(other.into()),
+        };
+    let mut portals = Vec::new();
+    for contact in &proven {
+        portals.push((portal_of(app, contact.org_id).await?, contact));
+    }
+    match portals.as_slice() {
+        [] => {
+            let message = "That code is wrong or no longer valid. Check it, or ask for a new code.";
+            render_code_page(
+                app,
+                jar,
+                again(Some(message.to_owned()), None),
+                StatusCode::UNAUTHORIZED,
+            )
+        }
+        [(portal, contact)] => {
+            super::portal::start_session(app, jar, portal, contact, "otp", &client).await
+        }
+        several => offer_choice(app, jar, several),
+    }
 }
 
 fn offer_choice(

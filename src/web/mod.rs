@@ -39,6 +39,11 @@ pub fn routes(app: Arc<App>) -> impl Endpoint {
     let route = Route::new()
         .at("/", poem::get(common::page).post(common::submit_login))
         .at("/choose", poem::post(common::choose))
+        .at(
+            "/code",
+            poem::get(common::code_page).post(common::request_code),
+        )
+        .at("/code/verify", poem::post(common::verify_code))
         .at("/healthz", poem::get(health::healthz))
         .at("/readyz", poem::get(health::readyz))
         .at("/static/*path", poem::get(assets::file));

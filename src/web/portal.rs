@@ -211,6 +211,8 @@ pub struct LoginFormView {
     pub error: Option<String>,
     pub identifier_error: Option<String>,
     pub password_error: Option<String>,
+    /// An error with the identifier of the common page's code form.
+    pub code_identifier_error: Option<String>,
 }
 
 #[derive(Serialize)]

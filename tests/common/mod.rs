@@ -285,6 +285,21 @@ impl TestApp {
         panic!("a delivery stayed in 'sending' for 10 seconds");
     }
 
+    /// Waits until no message of any organization, or of none, is waiting or being sent.
+    pub async fn settled_outbox(&self) {
+        for _ in 0..200 {
+            let states = self.stored_bodies().await;
+            if states
+                .iter()
+                .all(|(state, _)| state != "sending" && state != "pending")
+            {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("the outbox did not settle within 10 seconds");
+    }
+
     /// Every message body still stored in the outbox, whatever its state.
     pub async fn stored_bodies(&self) -> Vec<(String, String)> {
         use portico::storage::schema::outbox;

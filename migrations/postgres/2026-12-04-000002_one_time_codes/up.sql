@@ -42,12 +42,23 @@ CREATE INDEX one_time_codes_contact ON one_time_codes (org_id, contact_id, purpo
 
 -- Sliding-window limits: one row per counted event, per bucket (an identifier's hash, a
 -- client address, a contact's code failures, the organization's SMS). Old rows are swept.
+-- scope is an organization's id, or 'platform' for the common login page.
 CREATE TABLE limit_events (
-    org_id TEXT NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
+    org_id TEXT NOT NULL,
     bucket TEXT NOT NULL,
     occurred_at TIMESTAMP NOT NULL
 );
 CREATE INDEX limit_events_bucket ON limit_events (org_id, bucket, occurred_at);
+
+-- A code request on the common login page: the login attempts it made, one per organization
+-- where the identifier may log in by code, as "org_id:attempt_id,...". Kept on the server so
+-- the page never shows which organizations know an identifier.
+CREATE TABLE common_code_logins (
+    id TEXT PRIMARY KEY NOT NULL,
+    attempts TEXT NOT NULL,
+    created_at TIMESTAMP NOT NULL,
+    expires_at TIMESTAMP NOT NULL
+);
 
 -- The outbox. Bodies are wiped once a message is sent, dropped or given up on. code_refs
 -- lists the codes a message carries ("org_id:code_id,..."); a message whose codes can no
