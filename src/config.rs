@@ -41,6 +41,31 @@ pub struct Config {
     pub sms_gateway: Option<SmsGateway>,
     /// The region assumed for mobile numbers typed without a country code (ISO 3166 code).
     pub phone_region: String,
+    /// Limits that hold for every organization.
+    pub limits: PlatformLimits,
+}
+
+/// Limits that hold for every organization, beside the ones each login policy sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PlatformLimits {
+    /// Code requests one client address may make to one organization (or the common page)
+    /// per hour. Raise it where many contacts share one address.
+    pub code_requests_per_ip_per_hour: u32,
+    /// Code requests one organization accepts per hour from everyone together.
+    pub code_requests_per_org_per_hour: u32,
+    /// SMS one organization may send per day: a guard against toll fraud.
+    pub sms_per_org_per_day: u32,
+}
+
+impl Default for PlatformLimits {
+    fn default() -> Self {
+        Self {
+            code_requests_per_ip_per_hour: 30,
+            code_requests_per_org_per_hour: 2_000,
+            sms_per_org_per_day: 1_000,
+        }
+    }
 }
 
 /// A generic HTTP SMS gateway: one request per message.
@@ -145,6 +170,7 @@ struct FileConfig {
     mail_from: Option<String>,
     sms_gateway: Option<SmsGateway>,
     phone_region: Option<String>,
+    limits: Option<PlatformLimits>,
 }
 
 /// Settings given on the command line, which win over everything else.
@@ -238,6 +264,7 @@ impl Config {
             mail_from,
             sms_gateway,
             phone_region,
+            limits: file.limits.unwrap_or_default(),
         })
     }
 

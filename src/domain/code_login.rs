@@ -22,6 +22,7 @@ use super::{
 };
 use crate::{
     App, AppError,
+    config::PlatformLimits,
     storage::{
         DbConnection, accounts, audit, limits, orgs,
         otp::{self as codes, NewCode},
@@ -29,12 +30,6 @@ use crate::{
     },
 };
 
-/// Code requests one client address may make to one organization per hour.
-const REQUESTS_PER_IP_PER_HOUR: i64 = 30;
-/// Code requests one organization accepts per hour, from everyone together.
-const REQUESTS_PER_ORG_PER_HOUR: i64 = 2_000;
-/// SMS one organization may send per day: a guard against toll fraud.
-const SMS_PER_ORG_PER_DAY: i64 = 1_000;
 /// How long codes pause for a contact after too many wrong codes.
 const FAILURE_PAUSE_SECS: i64 = 15 * 60;
 /// How long a login attempt can be used.
@@ -142,6 +137,7 @@ pub async fn request_code(
     let attempt = plan.attempt.clone();
     let recipient = plan.recipient.clone();
     let fresh = plan.fresh_attempt;
+    let sms_cap = i64::from(app.config.limits.sms_per_org_per_day);
     app.db
         .transaction(move |conn| {
             if fresh {
@@ -175,7 +171,7 @@ pub async fn request_code(
                     now,
                 },
             )?;
-            let sms_allowed = !sms_wanted || sms_within_cap(conn, &org_id, now)?;
+            let sms_allowed = !sms_wanted || sms_within_cap(conn, &org_id, sms_cap, now)?;
             for mut message in messages {
                 if message.channel == "sms" && !sms_allowed {
                     continue;
@@ -197,10 +193,11 @@ pub async fn request_code(
 fn sms_within_cap(
     conn: &mut DbConnection,
     org_id: &super::org::OrgId,
+    cap: i64,
     now: NaiveDateTime,
 ) -> Result<bool, AppError> {
     let sent = limits::count_since(conn, org_id, "sms:org", now - Duration::days(1))?;
-    if sent >= SMS_PER_ORG_PER_DAY {
+    if sent >= cap {
         tracing::warn!(org.id = %org_id, "daily SMS cap reached: SMS held back");
         return Ok(false);
     }
@@ -221,6 +218,7 @@ async fn plan(
     let policy = policy.clone();
     let ip = client.ip.clone();
     let signer = app.signer.clone();
+    let platform = app.config.limits;
     app.db
         .run(move |conn| {
             let (attempt, fresh, candidate) = match requester {
@@ -259,7 +257,7 @@ async fn plan(
                     (attempt, false, contact)
                 }
             };
-            check_limits(conn, &policy, &attempt, &ip, now)?;
+            check_limits(conn, &policy, &platform, &attempt, &ip, now)?;
             let mut attempt = attempt;
             let recipient = candidate.filter(|c| {
                 c.status == ContactStatus::Active && has_destination(c, policy.otp_channel)
@@ -303,6 +301,7 @@ fn new_attempt(
 fn check_limits(
     conn: &mut DbConnection,
     policy: &LoginPolicy,
+    platform: &PlatformLimits,
     attempt: &LoginAttempt,
     ip: &str,
     now: NaiveDateTime,
@@ -332,13 +331,13 @@ fn check_limits(
         (
             format!("code:ip:{ip}"),
             hour_ago,
-            REQUESTS_PER_IP_PER_HOUR,
+            i64::from(platform.code_requests_per_ip_per_hour),
             Duration::hours(1),
         ),
         (
             "code:org".to_owned(),
             hour_ago,
-            REQUESTS_PER_ORG_PER_HOUR,
+            i64::from(platform.code_requests_per_org_per_hour),
             Duration::minutes(5),
         ),
     ];
@@ -574,6 +573,7 @@ pub async fn request_common_code(
 ) -> Result<CommonCodeRequested, AppError> {
     let now = Utc::now().naive_utc();
     let defaults = LoginPolicy::default();
+    let platform = app.config.limits;
     let id_hash = otp::platform_identifier_hash(&app.signer, identifier.as_str());
     let id_bucket = format!("code:id:{id_hash}");
     let ip_bucket = format!("code:ip:{}", client.ip);
@@ -582,7 +582,7 @@ pub async fn request_common_code(
         let (id_bucket, ip_bucket) = (id_bucket.clone(), ip_bucket.clone());
         app.db
             .run(move |conn| {
-                check_platform_limits(conn, &defaults, &id_bucket, &ip_bucket, now)?;
+                check_platform_limits(conn, &defaults, &platform, &id_bucket, &ip_bucket, now)?;
                 common_candidates(conn, &lookup, now)
             })
             .await?
@@ -684,6 +684,7 @@ pub async fn request_common_code(
 fn check_platform_limits(
     conn: &mut DbConnection,
     policy: &LoginPolicy,
+    platform: &PlatformLimits,
     id_bucket: &str,
     ip_bucket: &str,
     now: NaiveDateTime,
@@ -711,7 +712,7 @@ fn check_platform_limits(
         (
             ip_bucket,
             now - Duration::hours(1),
-            REQUESTS_PER_IP_PER_HOUR,
+            i64::from(platform.code_requests_per_ip_per_hour),
             Duration::hours(1),
         ),
     ];

@@ -36,6 +36,8 @@ const MAX_ATTEMPTS: i32 = 8;
 const LEASE_SECS: i64 = 60;
 /// How often the worker looks for due messages when nothing wakes it.
 const POLL: Duration = Duration::from_millis(500);
+/// Messages one worker sends at the same time.
+const PARALLEL_SENDS: usize = 16;
 
 /// The configured ways out, and the bell that wakes the worker.
 pub struct Deliveries {
@@ -162,19 +164,28 @@ pub async fn run_worker(app: Arc<App>) {
     }
 }
 
-/// Delivers every message due now; returns how many were handled.
-pub async fn deliver_due(app: &App) -> Result<usize, AppError> {
+/// Delivers every message due now, several at a time; returns how many were handled.
+pub async fn deliver_due(app: &Arc<App>) -> Result<usize, AppError> {
     let now = Utc::now().naive_utc();
-    let due = app.db.run(move |conn| outbox::due(conn, now, 50)).await?;
+    let due = app.db.run(move |conn| outbox::due(conn, now, 200)).await?;
     let mut handled = 0;
-    for id in due {
-        let claimed = app
-            .db
-            .run(move |conn| outbox::claim(conn, &id, Utc::now().naive_utc(), LEASE_SECS))
-            .await?;
-        if let Some(message) = claimed {
-            deliver(app, message).await?;
-            handled += 1;
+    for batch in due.chunks(PARALLEL_SENDS) {
+        let mut sends = tokio::task::JoinSet::new();
+        for id in batch.iter().cloned() {
+            let app = app.clone();
+            sends.spawn(async move {
+                let claimed = app
+                    .db
+                    .run(move |conn| outbox::claim(conn, &id, Utc::now().naive_utc(), LEASE_SECS))
+                    .await?;
+                match claimed {
+                    Some(message) => deliver(&app, message).await.map(|()| 1),
+                    None => Ok(0),
+                }
+            });
+        }
+        while let Some(done) = sends.join_next().await {
+            handled += done??;
         }
     }
     Ok(handled)
