@@ -171,8 +171,8 @@ pub async fn deliver_due(app: &Arc<App>) -> Result<usize, AppError> {
     let mut handled = 0;
     for batch in due.chunks(PARALLEL_SENDS) {
         let mut sends = tokio::task::JoinSet::new();
-        for id in batch.iter().cloned() {
-            let app = app.clone();
+        for id in batch {
+            let (app, id) = (app.clone(), id.clone());
             sends.spawn(async move {
                 let claimed = app
                     .db
