@@ -2,15 +2,21 @@
 //!
 //! Organizations and their login policy ([`org`]), contacts and how they are identified
 //! ([`contact`]), password hashing in a bounded pool ([`password`]), sessions ([`session`]),
-//! the password login itself with its lockout ([`login`]), the admins ([`admin`]) and the
-//! audit trail ([`audit`]). Typed ids ([`ids`]) keep one kind of id from standing in for another.
+//! the password login itself with its lockout ([`login`]), the admins ([`admin`]), their
+//! login ([`admin_login`]) and the changes they make ([`policy_change`], [`portal_settings`],
+//! [`directory`]), and the audit trail ([`audit`]). Typed ids ([`ids`]) keep one kind of id
+//! from standing in for another.
 
 pub mod admin;
+pub mod admin_login;
 pub mod audit;
 pub mod contact;
+pub mod directory;
 pub mod ids;
 pub mod login;
 pub mod org;
 pub mod password;
+pub mod policy_change;
+pub mod portal_settings;
 pub mod session;
 pub mod signing;

@@ -11,9 +11,13 @@
 //! Known limit: SQLite serializes writers; a busy server belongs on PostgreSQL.
 
 pub mod accounts;
+pub mod admins;
 pub mod audit;
+pub mod audit_log;
 pub mod content;
+pub mod directory;
 pub mod orgs;
+pub mod portal_settings;
 pub mod schema;
 pub mod sessions;
 
