@@ -38,6 +38,7 @@ both_backends!(
     contacts_are_added_edited_and_controlled,
     csv_import_is_all_or_nothing_with_a_report,
     the_audit_log_shows_changes_and_logins_with_filters,
+    a_portals_status_decides_who_may_open_it,
 );
 
 const ADMIN_PASSWORD: &str = "portico-admin-password";
@@ -778,6 +779,39 @@ async fn html_in_text_fields_is_escaped_everywhere(backend: Backend) {
         .get("/admin/orgs/acme/contacts?q=%22%3E%3Cscript%3E")
         .await;
     assert!(!search.body.contains("\"><script>"));
+
+    let platform = admin(&app, "admin@portico.example").await;
+    let created = platform
+        .submit(
+            "/admin/orgs/new",
+            "/admin/orgs/new",
+            &[("slug", "scripted"), ("name", script)],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER);
+    let list = platform.get("/admin/").await;
+    assert!(!list.body.contains(script));
+    assert!(list.body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    let bad_slug = platform
+        .submit(
+            "/admin/orgs/new",
+            "/admin/orgs/new",
+            &[("slug", script), ("name", script)],
+        )
+        .await;
+    assert!(!bad_slug.body.contains(script));
+
+    let login = app
+        .browser()
+        .submit(
+            "/admin/login",
+            "/admin/login",
+            &[("identifier", script), ("password", "whatever-it-is")],
+        )
+        .await;
+    assert_eq!(login.status, StatusCode::UNAUTHORIZED);
+    assert!(!login.body.contains(script));
+    assert!(login.body.contains("&lt;script&gt;"));
 }
 
 async fn logos_are_checked_by_type_and_size(backend: Backend) {
@@ -1209,4 +1243,93 @@ async fn the_audit_log_shows_changes_and_logins_with_filters(backend: Backend) {
     assert!(!about.body.contains("code_length"));
     let paged = browser.get("/admin/orgs/acme/audit?page=2").await;
     assert!(paged.body.contains("Page 2 of 1") || paged.body.contains("Page 1 of 1"));
+}
+
+async fn a_portals_status_decides_who_may_open_it(backend: Backend) {
+    let Some(app) = TestApp::demo(backend).await else {
+        return;
+    };
+    let browser = admin(&app, "admin@acme.example").await;
+    let settings = "/admin/orgs/acme/settings/customer-portal";
+    let set_status = |status: &'static str| {
+        let browser = &browser;
+        async move {
+            browser
+                .submit(
+                    settings,
+                    settings,
+                    &[
+                        ("name", "Acme Corporation"),
+                        ("status", status),
+                        ("accent_color", "#b45309"),
+                        ("welcome_text", "Welcome."),
+                        ("footer_text", "Acme trade support."),
+                        ("host_names", "help.acme.example\nHELP.acme.example"),
+                    ],
+                )
+                .await
+        }
+    };
+    assert_eq!(set_status("draft").await.status, StatusCode::SEE_OTHER);
+    let visitor = app.browser();
+    assert_eq!(
+        visitor.get("/portal/acme/").await.status,
+        StatusCode::NOT_FOUND
+    );
+    let csrf = visitor.get("/").await.csrf();
+    let fields = [
+        ("csrf", csrf.as_str()),
+        ("identifier", "demo@acme.example"),
+        ("password", DEMO_PASSWORD),
+    ];
+    let closed = visitor.post_form("/portal/acme/login", &fields).await;
+    assert_eq!(closed.status, StatusCode::NOT_FOUND);
+    let page = browser.get(settings).await;
+    assert!(page.body.contains("<option value=\"draft\" selected>"));
+    assert!(
+        page.body.contains(">help.acme.example</textarea>"),
+        "host names kept once"
+    );
+
+    assert_eq!(set_status("live").await.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        visitor
+            .password_login("acme", "demo@acme.example", DEMO_PASSWORD)
+            .await
+            .status,
+        StatusCode::SEE_OTHER
+    );
+    let audit = app.audit_kinds("acme").await;
+    assert!(
+        audit
+            .iter()
+            .any(|(kind, detail)| kind == "portal_settings.changed"
+                && detail.contains("\"setting\":\"status\"")
+                && detail.contains("\"from\":\"draft\"")
+                && detail.contains("\"to\":\"live\""))
+    );
+
+    // A host name another portal maps is refused.
+    let platform = admin(&app, "admin@portico.example").await;
+    let globex = "/admin/orgs/globex/settings/customer-portal";
+    let taken = platform
+        .submit(
+            globex,
+            globex,
+            &[
+                ("name", "Globex"),
+                ("status", "live"),
+                ("accent_color", "#0f766e"),
+                ("welcome_text", ""),
+                ("footer_text", ""),
+                ("host_names", "help.acme.example"),
+            ],
+        )
+        .await;
+    assert_eq!(taken.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        taken
+            .body
+            .contains("already belongs to another organization")
+    );
 }
