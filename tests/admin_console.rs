@@ -403,6 +403,44 @@ async fn an_expired_admin_session_goes_back_to_login(backend: Backend) {
     let browser = admin(&app, "admin@acme.example").await;
     age_admin_sessions(&app, 1, "expires_at").await;
     assert_eq!(browser.get("/admin/").await.location(), "/admin/login");
+
+    // Logging out ends the session for good: its token no longer opens anything.
+    let browser = app.browser();
+    let login = browser
+        .submit(
+            "/admin/login",
+            "/admin/login",
+            &[
+                ("identifier", "admin@acme.example"),
+                ("password", ADMIN_PASSWORD),
+            ],
+        )
+        .await;
+    let cookie = login
+        .set_cookies()
+        .into_iter()
+        .find(|c| c.starts_with("portico_admin="))
+        .unwrap();
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+    let replay = || async {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+            .get(format!("{}/admin/", app.base))
+            .header("cookie", cookie.clone())
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    assert_eq!(replay().await, StatusCode::OK);
+    let home = browser.get("/admin/").await;
+    let out = browser
+        .post_form("/admin/logout", &[("csrf", &home.csrf())])
+        .await;
+    assert_eq!(out.location(), "/admin/login");
+    assert_eq!(replay().await, StatusCode::SEE_OTHER);
 }
 
 async fn forms_without_a_csrf_token_are_refused(backend: Backend) {
