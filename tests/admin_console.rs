@@ -1215,6 +1215,23 @@ async fn csv_import_is_all_or_nothing_with_a_report(backend: Backend) {
     assert!(list.body.contains("10 contacts"));
     assert!(list.body.contains("+442079460001"));
     assert_eq!(app.audit_kinds("acme").await[0].0, "contacts.imported");
+
+    // Twenty more make 30 contacts: two pages of 25.
+    let mut many = "name,email,mobile\n".to_owned();
+    for n in 0..20 {
+        many.push_str(&format!("Zed {n:02},zed{n:02}@acme.example,\n"));
+    }
+    assert_eq!(import(many).await.status, StatusCode::OK);
+    let first = browser.get("/admin/orgs/acme/contacts").await;
+    assert!(first.body.contains("30 contacts"));
+    assert!(first.body.contains("Page 1 of 2"));
+    assert!(first.body.contains("Zed 14") && !first.body.contains("Zed 15"));
+    let second = browser.get("/admin/orgs/acme/contacts?page=2").await;
+    assert!(second.body.contains("Page 2 of 2"));
+    assert!(second.body.contains("Zed 15") && second.body.contains("Zed 19"));
+    assert!(!second.body.contains("Zed 14"));
+    let searched = browser.get("/admin/orgs/acme/contacts?q=zed&page=1").await;
+    assert!(searched.body.contains("20 contacts match"));
 }
 
 async fn the_audit_log_shows_changes_and_logins_with_filters(backend: Backend) {
