@@ -629,8 +629,19 @@ async fn a_stranding_change_says_how_many_and_asks_to_confirm(backend: Backend) 
         login_mode: LoginMode::PasswordAndOtp,
         ..codes.clone()
     };
-    let asked = submit_policy(&browser, "acme", &two_step, &[]).await;
+    age_admin_sessions(&app, 11, "proved_at").await;
+    let asked = submit_policy(
+        &browser,
+        "acme",
+        &two_step,
+        &[("admin_password", ADMIN_PASSWORD)],
+    )
+    .await;
     assert_eq!(asked.status, StatusCode::CONFLICT);
+    assert!(
+        !asked.body.contains("id=\"admin_password\""),
+        "the password just given is not asked again"
+    );
     assert!(
         asked.body.contains("1 contact has no password"),
         "{}",

@@ -504,7 +504,7 @@ async fn save(
     req: &Request,
     Form(form): Form<Submitted>,
 ) -> poem::Result<Response> {
-    let Some(session) = signed_in(app, jar).await? else {
+    let Some(mut session) = signed_in(app, jar).await? else {
         return Ok(to_login());
     };
     let org = managed_org(app, &session, &slug).await?;
@@ -523,11 +523,11 @@ async fn save(
             ))
         })
         .await?;
-    let refuse = |outcome: Outcome, status: StatusCode| {
+    let refuse = |session: &AdminSession, outcome: Outcome, status: StatusCode| {
         render_page(
             app,
             jar,
-            &session,
+            session,
             &org,
             &old,
             Some(&form),
@@ -544,7 +544,7 @@ async fn save(
                 errors,
                 ..Outcome::default()
             };
-            return refuse(outcome, StatusCode::UNPROCESSABLE_ENTITY);
+            return refuse(&session, outcome, StatusCode::UNPROCESSABLE_ENTITY);
         }
     };
     if let Err(error) = policy_change::check_feasible(&new, sms_gateway_configured(app, &org)) {
@@ -558,7 +558,7 @@ async fn save(
             }
             None => outcome.error = Some(message),
         }
-        return refuse(outcome, StatusCode::UNPROCESSABLE_ENTITY);
+        return refuse(&session, outcome, StatusCode::UNPROCESSABLE_ENTITY);
     }
     let changes = policy_change::changes(&old, &new);
     if changes.is_empty() {
@@ -579,6 +579,7 @@ async fn save(
         )
         .await?
         {
+            session.proved_at = Utc::now().naive_utc();
             ""
         } else {
             "That password is not right."
@@ -588,7 +589,7 @@ async fn save(
                 admin_password_error: Some(message.to_owned()),
                 ..Outcome::default()
             };
-            return refuse(outcome, StatusCode::UNAUTHORIZED);
+            return refuse(&session, outcome, StatusCode::UNAUTHORIZED);
         }
     }
 
@@ -598,7 +599,7 @@ async fn save(
             warnings,
             ..Outcome::default()
         };
-        return refuse(outcome, StatusCode::CONFLICT);
+        return refuse(&session, outcome, StatusCode::CONFLICT);
     }
 
     let events: Vec<_> = changes
