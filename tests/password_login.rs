@@ -602,7 +602,7 @@ async fn an_unknown_slug_is_a_real_404_page(backend: Backend) {
     for path in [
         "/portal/no-such-org/",
         "/portal/no-such-org/login",
-        "/portal/../admin/",
+        "/portal/..%2fadmin/",
         "/nowhere",
     ] {
         let page = browser.get(path).await;

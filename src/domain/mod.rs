@@ -4,18 +4,24 @@
 //! ([`contact`]), password hashing in a bounded pool ([`password`]), sessions ([`session`]),
 //! the password login itself with its lockout ([`login`]), one-time codes ([`otp`]) and the
 //! code login around them ([`code_login`]), messages ([`messages`]) and their delivery
-//! ([`delivery`]), the admins ([`admin`]) and the audit trail ([`audit`]). Typed ids ([`ids`]) keep one kind of id from standing in for another.
+//! ([`delivery`]), the admins ([`admin`]), their login ([`admin_login`]) and the changes they
+//! make ([`policy_change`], [`portal_settings`], [`directory`]), and the audit trail
+//! ([`audit`]). Typed ids ([`ids`]) keep one kind of id from standing in for another.
 
 pub mod admin;
+pub mod admin_login;
 pub mod audit;
 pub mod code_login;
 pub mod contact;
 pub mod delivery;
+pub mod directory;
 pub mod ids;
 pub mod login;
 pub mod messages;
 pub mod org;
 pub mod otp;
 pub mod password;
+pub mod policy_change;
+pub mod portal_settings;
 pub mod session;
 pub mod signing;

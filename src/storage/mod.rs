@@ -11,12 +11,16 @@
 //! Known limit: SQLite serializes writers; a busy server belongs on PostgreSQL.
 
 pub mod accounts;
+pub mod admins;
 pub mod audit;
+pub mod audit_log;
 pub mod content;
+pub mod directory;
 pub mod limits;
 pub mod orgs;
 pub mod otp;
 pub mod outbox;
+pub mod portal_settings;
 pub mod schema;
 pub mod sessions;
 

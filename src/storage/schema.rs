@@ -11,6 +11,9 @@ diesel::table! {
         footer_text -> Text,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        host_names -> Text,
+        logo_type -> Nullable<Text>,
+        logo_data -> Nullable<Text>,
     }
 }
 

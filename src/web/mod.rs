@@ -1,11 +1,12 @@
-//! The HTTP surface: the common login page, the organizations' portals, static assets and
-//! health checks, behind middleware that every response passes through.
+//! The HTTP surface: the common login page, the organizations' portals, the admin console,
+//! static assets and health checks, behind middleware that every response passes through.
 //!
 //! Middleware, outermost first: the request log (one line per request with its id, method,
 //! path, status and time; never a query string, body or cookie), security headers, the error
 //! page, the body size limit and the cookie jar. Handlers parse input, call the domain and
 //! render a page; they hold no SQL.
 
+pub mod admin;
 pub mod assets;
 pub mod code_login;
 pub mod common;
@@ -47,6 +48,7 @@ pub fn routes(app: Arc<App>) -> impl Endpoint {
         .at("/healthz", poem::get(health::healthz))
         .at("/readyz", poem::get(health::readyz))
         .at("/static/*path", poem::get(assets::file));
+    let route = admin::routes(route);
     code_login::routes(portal::routes(route))
         .with(CookieJarManager::new())
         .around(move |next, req| limit_body(next, req, max_body))

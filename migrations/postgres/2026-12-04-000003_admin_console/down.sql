@@ -1,0 +1,3 @@
+ALTER TABLE organizations DROP COLUMN logo_data;
+ALTER TABLE organizations DROP COLUMN logo_type;
+ALTER TABLE organizations DROP COLUMN host_names;
