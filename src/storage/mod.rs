@@ -14,8 +14,11 @@ pub mod accounts;
 pub mod audit;
 pub mod content;
 pub mod orgs;
+pub mod profile;
+pub mod requests;
 pub mod schema;
 pub mod sessions;
+pub mod solutions;
 
 use std::{path::PathBuf, time::Duration};
 

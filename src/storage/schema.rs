@@ -162,6 +162,7 @@ diesel::table! {
         status -> Text,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        assignee_id -> Nullable<Text>,
     }
 }
 
@@ -174,6 +175,20 @@ diesel::table! {
         author_id -> Nullable<Text>,
         body -> Text,
         internal -> Bool,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    request_attachments (org_id, id) {
+        org_id -> Text,
+        id -> Text,
+        request_id -> Text,
+        reply_id -> Nullable<Text>,
+        file_name -> Text,
+        content_type -> Text,
+        size_bytes -> Integer,
+        data -> Binary,
         created_at -> Timestamp,
     }
 }
@@ -195,4 +210,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     solutions,
     requests,
     request_replies,
+    request_attachments,
 );

@@ -14,6 +14,9 @@ pub mod errors;
 pub mod health;
 pub mod pages;
 pub mod portal;
+pub mod profile;
+pub mod requests;
+pub mod solutions;
 
 use std::{sync::Arc, time::Instant};
 
@@ -41,7 +44,7 @@ pub fn routes(app: Arc<App>) -> impl Endpoint {
         .at("/healthz", poem::get(health::healthz))
         .at("/readyz", poem::get(health::readyz))
         .at("/static/*path", poem::get(assets::file));
-    portal::routes(route)
+    profile::routes(solutions::routes(requests::routes(portal::routes(route))))
         .with(CookieJarManager::new())
         .around(move |next, req| limit_body(next, req, max_body))
         .around(errors::render_error_page)

@@ -92,13 +92,21 @@ impl Portal {
             .await
     }
 
-    fn session_token(&self, app: &App, jar: &CookieJar) -> Option<SecretString> {
+    /// The token of this portal's session cookie, when it is shaped like one.
+    pub fn session_token(&self, app: &App, jar: &CookieJar) -> Option<SecretString> {
         let cookie = jar.get(&cookies::session_name(app, &self.org.slug))?;
         let value = cookie.value_str();
         session::is_token_shaped(value).then(|| SecretString::from(value))
     }
 
-    fn chrome(&self, app: &App, jar: &CookieJar, title: &str, contact: Option<&Contact>) -> Chrome {
+    /// What the layout needs, for a page titled `title`.
+    pub fn chrome(
+        &self,
+        app: &App,
+        jar: &CookieJar,
+        title: &str,
+        contact: Option<&Contact>,
+    ) -> Chrome {
         Chrome {
             page_title: format!("{title} · {}", self.org.name),
             portal: Some(PortalView {
