@@ -383,7 +383,12 @@ pub struct CheckedDraft {
 pub fn check_draft(draft: &RequestDraft) -> Result<CheckedDraft, Vec<AppError>> {
     let mut errors = Vec::new();
     let subject = draft.subject.trim().to_owned();
-    if subject.chars().count() < 3 {
+    if has_stray_controls(&subject) {
+        errors.push(AppError::invalid(
+            "subject",
+            "Remove the control characters.",
+        ));
+    } else if subject.chars().count() < 3 {
         errors.push(AppError::invalid(
             "subject",
             "Say in a few words what it is about.",
@@ -417,10 +422,20 @@ pub fn check_draft(draft: &RequestDraft) -> Result<CheckedDraft, Vec<AppError>> 
     }
 }
 
+/// Whether text holds control characters other than line breaks and tabs (a NUL, say, which
+/// PostgreSQL cannot store).
+pub fn has_stray_controls(text: &str) -> bool {
+    text.chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+}
+
 /// Checks the text of a description, reply or note.
 pub fn check_text(field: &'static str, text: &str) -> Result<(), AppError> {
     if text.trim().is_empty() {
         return Err(AppError::invalid(field, "Write a few words."));
+    }
+    if has_stray_controls(text) {
+        return Err(AppError::invalid(field, "Remove the control characters."));
     }
     if text.chars().count() > TEXT_MAX_CHARS {
         return Err(AppError::invalid(
@@ -776,6 +791,9 @@ pub struct CategoryDraft {
 
 fn check_category(draft: &CategoryDraft) -> Result<(), AppError> {
     let name = draft.name.trim();
+    if has_stray_controls(&draft.name) || has_stray_controls(&draft.description) {
+        return Err(AppError::invalid("name", "Remove the control characters."));
+    }
     if name.is_empty() || name.chars().count() > 80 {
         return Err(AppError::invalid("name", "Use 1 to 80 characters."));
     }

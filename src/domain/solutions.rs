@@ -22,6 +22,7 @@ use super::{
     audit::{Actor, AuditEvent},
     ids::Id,
     org::OrgId,
+    requests::has_stray_controls,
 };
 use crate::{
     App, AppError,
@@ -151,6 +152,15 @@ pub struct SolutionDraft {
 }
 
 fn check_draft(draft: &SolutionDraft) -> Result<(), AppError> {
+    for (field, text) in [
+        ("topic", &draft.topic),
+        ("title", &draft.title),
+        ("body", &draft.body),
+    ] {
+        if has_stray_controls(text) {
+            return Err(AppError::invalid(field, "Remove the control characters."));
+        }
+    }
     let topic = draft.topic.trim().chars().count();
     if topic == 0 || topic > 80 {
         return Err(AppError::invalid("topic", "Use 1 to 80 characters."));

@@ -144,6 +144,7 @@ async fn list_page(
         .unwrap_or_default()
         .trim()
         .chars()
+        .filter(|c| !c.is_control())
         .take(200)
         .collect();
     let page = query

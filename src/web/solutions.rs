@@ -110,6 +110,7 @@ async fn index(
         .unwrap_or_default()
         .trim()
         .chars()
+        .filter(|c| !c.is_control())
         .take(200)
         .collect();
     let searched = !SearchTerms::parse(&q).is_empty();
