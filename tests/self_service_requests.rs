@@ -32,6 +32,7 @@ both_backends!(
     searches_with_sql_or_fts_syntax_are_plain_text,
     closing_and_reopening_follow_the_organizations_policy,
     ten_thousand_requests_page_correctly,
+    requests_raised_at_once_get_distinct_numbers,
 );
 
 async fn logged_in(app: &TestApp, slug: &str, email: &str) -> Browser {
@@ -841,4 +842,41 @@ async fn ten_thousand_requests_page_correctly(backend: Backend) {
         decoded(&open.body).contains("requests?status=open&page=251"),
         "filters stay in the links"
     );
+}
+
+async fn requests_raised_at_once_get_distinct_numbers(backend: Backend) {
+    let Some(app) = TestApp::demo(backend).await else {
+        return;
+    };
+    let acme = org_id(&app, "acme").await;
+    let demo = contact_id(&app, acme, "demo@acme.example").await;
+    let contact = app
+        .app
+        .db
+        .run(move |conn| Ok(accounts::find_contact(conn, &acme, &demo)?.unwrap()))
+        .await
+        .unwrap();
+    let category = category_id(&app, acme, "Trade account").await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..12 {
+        let (app, contact) = (app.app.clone(), contact.clone());
+        tasks.spawn(async move {
+            let draft = portico::domain::requests::CheckedDraft {
+                subject: format!("Simultaneous question {i}"),
+                description: "Raised at the same moment as eleven others.".to_owned(),
+                category_id: category,
+                priority: Priority::Low,
+            };
+            portico::domain::requests::raise(&app, &contact, draft, None)
+                .await
+                .map(|request| request.number)
+        });
+    }
+    let mut numbers = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        numbers.push(joined.unwrap().unwrap());
+    }
+    numbers.sort_unstable();
+    numbers.dedup();
+    assert_eq!(numbers.len(), 12, "{numbers:?}");
 }

@@ -480,6 +480,7 @@ pub async fn raise(
     let request = app
         .db
         .transaction(move |conn| {
+            store::lock_for_writing(conn, &org_id)?;
             let category = store::find_category(conn, &org_id, &draft.category_id)?;
             if !category.is_some_and(|c| c.active) {
                 return Err(AppError::invalid(
@@ -551,6 +552,7 @@ pub async fn reply_as_contact(
     let (org_id, contact_id) = (contact.org_id, contact.id);
     app.db
         .transaction(move |conn| {
+            store::lock_for_writing(conn, &org_id)?;
             let request = store::find_request_of_contact(conn, &org_id, &contact_id, number)?
                 .ok_or(AppError::NotFound)?;
             if request.status == RequestStatus::Closed {
@@ -612,6 +614,7 @@ pub async fn close_or_reopen(
     let (org_id, contact_id, policy) = (contact.org_id, contact.id, policy.clone());
     app.db
         .transaction(move |conn| {
+            store::lock_for_writing(conn, &org_id)?;
             let request = store::find_request_of_contact(conn, &org_id, &contact_id, number)?
                 .ok_or(AppError::NotFound)?;
             let actions = contact_actions(&policy, request.status);
@@ -662,6 +665,7 @@ pub async fn assign(
     let (org_id, staff) = (*org_id, *staff);
     app.db
         .transaction(move |conn| {
+            store::lock_for_writing(conn, &org_id)?;
             check_staff(conn, &org_id, &staff)?;
             if let Some(assignee) = &assignee
                 && !store::admin_manages(conn, &org_id, assignee)?
@@ -693,6 +697,7 @@ pub async fn staff_reply(
     let request = app
         .db
         .transaction(move |conn| {
+            store::lock_for_writing(conn, &org_id)?;
             check_staff(conn, &org_id, &staff)?;
             let request = store::find_request(conn, &org_id, number)?.ok_or(AppError::NotFound)?;
             let now = Utc::now().naive_utc();
@@ -726,6 +731,7 @@ pub async fn add_internal_note(
     let (org_id, staff) = (*org_id, *staff);
     app.db
         .transaction(move |conn| {
+            store::lock_for_writing(conn, &org_id)?;
             check_staff(conn, &org_id, &staff)?;
             let request = store::find_request(conn, &org_id, number)?.ok_or(AppError::NotFound)?;
             let note = NewReplyRow {
@@ -753,6 +759,7 @@ pub async fn change_status(
     let (org_id, staff) = (*org_id, *staff);
     app.db
         .transaction(move |conn| {
+            store::lock_for_writing(conn, &org_id)?;
             check_staff(conn, &org_id, &staff)?;
             let request = store::find_request(conn, &org_id, number)?.ok_or(AppError::NotFound)?;
             store::set_status(conn, &org_id, &request.id, status, Utc::now().naive_utc())?;
@@ -817,6 +824,7 @@ pub async fn create_category(
     let (org_id, staff) = (*org_id, *staff);
     app.db
         .transaction(move |conn| {
+            store::lock_for_writing(conn, &org_id)?;
             check_staff(conn, &org_id, &staff)?;
             store::insert_category(conn, &org_id, &draft)
         })
@@ -836,6 +844,7 @@ pub async fn update_category(
     let (org_id, staff, id) = (*org_id, *staff, *id);
     app.db
         .transaction(move |conn| {
+            store::lock_for_writing(conn, &org_id)?;
             check_staff(conn, &org_id, &staff)?;
             if store::update_category(conn, &org_id, &id, &draft)? {
                 Ok(())

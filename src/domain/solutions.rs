@@ -26,7 +26,11 @@ use super::{
 };
 use crate::{
     App, AppError,
-    storage::{audit, requests::admin_manages, solutions as store},
+    storage::{
+        audit,
+        requests::{admin_manages, lock_for_writing},
+        solutions as store,
+    },
 };
 
 /// A solution's id.
@@ -189,6 +193,7 @@ pub async fn create(
     let (org_id, staff) = (*org_id, *staff);
     app.db
         .transaction(move |conn| {
+            lock_for_writing(conn, &org_id)?;
             if !admin_manages(conn, &org_id, &staff)? {
                 return Err(AppError::Forbidden);
             }
@@ -212,6 +217,7 @@ pub async fn update(
     let (org_id, staff, id) = (*org_id, *staff, *id);
     app.db
         .transaction(move |conn| {
+            lock_for_writing(conn, &org_id)?;
             if !admin_manages(conn, &org_id, &staff)? {
                 return Err(AppError::Forbidden);
             }

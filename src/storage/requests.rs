@@ -4,9 +4,9 @@
 //! within one organization, and, for a contact, only among that contact's own requests.
 //! [`list`] serves both the contact's list and the staff queue: one filtered query, counted
 //! and paged in a stable order (newest first, then by number), so no request is skipped or
-//! shown twice between pages. Known limit: request numbers come from the organization's
-//! highest number plus one, guarded by a unique index; two requests raised in the same instant
-//! on PostgreSQL may make one of them fail with a conflict rather than wait.
+//! shown twice between pages. Request numbers are the organization's highest number plus one,
+//! taken under [`lock_for_writing`], so requests raised at the same moment wait for each other
+//! instead of colliding; a unique index guards the rule.
 
 use chrono::NaiveDateTime;
 use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, RunQueryDsl, dsl::max, prelude::*};
@@ -14,7 +14,8 @@ use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, RunQueryDsl, dsl::m
 use super::{
     DbConnection, MultiBackend,
     schema::{
-        admins, org_admins, request_attachments, request_replies, requests, service_categories,
+        admins, org_admins, organizations, request_attachments, request_replies, requests,
+        service_categories,
     },
 };
 use crate::{
@@ -194,6 +195,7 @@ pub fn insert_request(
     org_id: &OrgId,
     new: &NewRequestRow<'_>,
 ) -> Result<Request, AppError> {
+    lock_for_writing(conn, org_id)?;
     let id = RequestId::new();
     let last: Option<i64> = requests::table
         .filter(requests::org_id.eq(org_id.to_string()))
@@ -229,6 +231,18 @@ pub fn insert_request(
         created_at: new.created_at,
         updated_at: new.created_at,
     })
+}
+
+/// Takes the organization's write lock for the rest of the transaction: its row on
+/// PostgreSQL, the database's write lock on SQLite. Call it first in a transaction that reads
+/// before it writes: SQLite cannot let such a transaction wait for the lock once another writer
+/// got in between (it fails with `database is locked`), and on PostgreSQL it keeps two requests
+/// raised at once from taking the same number.
+pub fn lock_for_writing(conn: &mut DbConnection, org_id: &OrgId) -> Result<(), AppError> {
+    diesel::update(organizations::table.find(org_id.to_string()))
+        .set(organizations::updated_at.eq(organizations::updated_at))
+        .execute(conn)?;
+    Ok(())
 }
 
 /// The organization's request with this number.
