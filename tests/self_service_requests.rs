@@ -237,6 +237,10 @@ async fn a_contact_raises_a_request_with_an_attachment_and_follows_it(backend: B
     );
     assert!(page.body.contains("priority High"));
     assert!(page.body.contains("Warranty and repairs"));
+    assert!(
+        page.body.contains(" EST") || page.body.contains(" EDT"),
+        "times in Dana's zone, New York"
+    );
     let link_start = page.body.find(&format!("{path}/attachments/")).unwrap();
     let link_end = link_start + page.body[link_start..].find('"').unwrap();
     let download = browser.get(&page.body[link_start..link_end]).await;

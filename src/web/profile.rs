@@ -116,8 +116,8 @@ async fn render(
                 id: s.id.to_string(),
                 current,
                 method: s.auth_method,
-                started: s.created_at.format("%Y-%m-%d %H:%M UTC").to_string(),
-                last_seen: s.last_seen_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+                started: profile::local_time(s.created_at, &contact.time_zone),
+                last_seen: profile::local_time(s.last_seen_at, &contact.time_zone),
                 client_ip: s.client_ip,
                 user_agent: s.user_agent,
             })

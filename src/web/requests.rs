@@ -26,6 +26,7 @@ use crate::{
     App, AppError,
     domain::{
         contact::Contact,
+        profile,
         requests::{
             self, ATTACHMENT_MAX_BYTES, Attachment, AttachmentId, AuthorKind, Priority, Request,
             RequestDraft, RequestStatus, ServiceCategory, Upload,
@@ -70,9 +71,9 @@ fn parse_number(text: &str) -> Result<i64, AppError> {
         .ok_or(AppError::NotFound)
 }
 
-/// A date and time as pages show it.
-fn when(at: chrono::NaiveDateTime) -> String {
-    at.format("%Y-%m-%d %H:%M UTC").to_string()
+/// A date and time as the contact reads it.
+fn when(at: chrono::NaiveDateTime, contact: &Contact) -> String {
+    profile::local_time(at, &contact.time_zone)
 }
 
 #[derive(Serialize)]
@@ -200,7 +201,7 @@ async fn list_page(
                     .get(&r.category_id.to_string())
                     .cloned()
                     .unwrap_or_default(),
-                updated: when(r.updated_at),
+                updated: when(r.updated_at, &contact),
             })
             .collect(),
         statuses: RequestStatus::ALL
@@ -543,7 +544,7 @@ async fn render_request(
         status_class: request.status.as_str(),
         priority: request.priority.label(),
         category: category.map(|c| c.name).unwrap_or_default(),
-        created: when(request.created_at),
+        created: when(request.created_at, contact),
         attachments: attachments
             .iter()
             .filter(|a| a.reply_id.is_none())
@@ -558,7 +559,7 @@ async fn render_request(
                 },
                 from_staff: r.author_kind == AuthorKind::Staff,
                 body: r.body.clone(),
-                when: when(r.created_at),
+                when: when(r.created_at, contact),
                 attachments: attachments
                     .iter()
                     .filter(|a| a.reply_id == Some(r.id))
