@@ -33,6 +33,7 @@ both_backends!(
     closing_and_reopening_follow_the_organizations_policy,
     ten_thousand_requests_page_correctly,
     requests_raised_at_once_get_distinct_numbers,
+    a_retired_portal_is_read_only,
 );
 
 async fn logged_in(app: &TestApp, slug: &str, email: &str) -> Browser {
@@ -883,4 +884,56 @@ async fn requests_raised_at_once_get_distinct_numbers(backend: Backend) {
     numbers.sort_unstable();
     numbers.dedup();
     assert_eq!(numbers.len(), 12, "{numbers:?}");
+}
+
+async fn a_retired_portal_is_read_only(backend: Backend) {
+    let Some(app) = TestApp::demo(backend).await else {
+        return;
+    };
+    let browser = logged_in(&app, "acme", "demo@acme.example").await;
+    let form_page = browser.get("/portal/acme/requests/1001").await;
+    app.app
+        .db
+        .run(|conn| {
+            use diesel::{ExpressionMethods, QueryDsl, RunQueryDsl};
+            use portico::storage::schema::organizations;
+            diesel::update(organizations::table.filter(organizations::slug.eq("acme")))
+                .set(organizations::status.eq("retired"))
+                .execute(conn)?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+
+    let page = browser.get("/portal/acme/requests/1001").await;
+    assert_eq!(page.status, StatusCode::OK, "requests can still be read");
+    assert!(page.body.contains("read-only"));
+    assert!(!page.body.contains("Send reply") && !page.body.contains("Close this request"));
+    assert!(
+        !browser
+            .get("/portal/acme/requests")
+            .await
+            .body
+            .contains("New request")
+    );
+    assert_eq!(
+        browser.get("/portal/acme/requests/new").await.status,
+        StatusCode::FORBIDDEN
+    );
+    let reply = post_multipart(
+        &browser,
+        "/portal/acme/requests/1001",
+        "/portal/acme/requests/1001/replies",
+        &[("body", "Still there?")],
+        None,
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    let close = browser
+        .post_form(
+            "/portal/acme/requests/1001/close",
+            &[("csrf", form_page.csrf().as_str())],
+        )
+        .await;
+    assert_eq!(close.status, StatusCode::FORBIDDEN);
 }

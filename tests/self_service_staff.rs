@@ -51,14 +51,11 @@ async fn admin_id(app: &TestApp, email: &str) -> AdminId {
 }
 
 async fn queue(app: &TestApp, org: OrgId, filter: RequestFilter) -> Vec<i64> {
-    app.app
-        .db
-        .run(move |conn| {
-            let page = store::list(conn, &org, &filter, 1, 100)?;
-            Ok(page.requests.iter().map(|r| r.number).collect())
-        })
+    let staff = admin_id(app, "admin@acme.example").await;
+    let page = requests::queue(&app.app, &org, &staff, filter, 1, 100)
         .await
-        .unwrap()
+        .unwrap();
+    page.requests.iter().map(|r| r.number).collect()
 }
 
 async fn staff_assign_answer_note_and_resolve_a_request(backend: Backend) {
@@ -179,15 +176,10 @@ async fn staff_assign_answer_note_and_resolve_a_request(backend: Backend) {
         .unwrap();
     let page = browser.get("/portal/acme/requests/1001").await;
     assert!(page.body.contains("status-resolved"));
-    let thread = app
-        .app
-        .db
-        .run(move |conn| {
-            let request = store::find_request(conn, &acme, 1001)?.unwrap();
-            store::replies(conn, &acme, &request.id, true)
-        })
+    let thread = requests::staff_view(&app.app, &acme, &staff, 1001)
         .await
-        .unwrap();
+        .unwrap()
+        .replies;
     assert_eq!(
         thread.iter().filter(|r| r.internal).count(),
         1,
@@ -221,6 +213,14 @@ async fn staff_of_another_organization_are_refused(backend: Backend) {
     let outsider = admin_id(&app, "admin@umbrella.example").await;
     let staff = admin_id(&app, "admin@acme.example").await;
 
+    assert!(matches!(
+        requests::queue(&app.app, &acme, &outsider, RequestFilter::default(), 1, 20).await,
+        Err(AppError::Forbidden)
+    ));
+    assert!(matches!(
+        requests::staff_view(&app.app, &acme, &outsider, 1001).await,
+        Err(AppError::Forbidden)
+    ));
     let refused = [
         requests::assign(&app.app, &acme, &outsider, 1001, Some(outsider)).await,
         requests::staff_reply(&app.app, &acme, &outsider, 1001, "hi".to_owned(), None).await,

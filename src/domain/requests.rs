@@ -37,7 +37,9 @@ use crate::{
     App, AppError,
     storage::{
         audit,
-        requests::{self as store, NewAttachment, NewReplyRow, NewRequestRow},
+        requests::{
+            self as store, NewAttachment, NewReplyRow, NewRequestRow, RequestFilter, RequestPage,
+        },
     },
 };
 
@@ -652,6 +654,56 @@ fn check_staff(
     } else {
         Err(AppError::Forbidden)
     }
+}
+
+/// One page of the organization's request queue as staff see it: every contact's requests,
+/// filtered by status, category, assignee and words, newest first.
+pub async fn queue(
+    app: &App,
+    org_id: &OrgId,
+    staff: &AdminId,
+    filter: RequestFilter,
+    page: u32,
+    per_page: u32,
+) -> Result<RequestPage, AppError> {
+    let (org_id, staff) = (*org_id, *staff);
+    app.db
+        .run(move |conn| {
+            check_staff(conn, &org_id, &staff)?;
+            store::list(conn, &org_id, &filter, page, per_page.clamp(1, 500))
+        })
+        .await
+}
+
+/// A request as staff see it: its whole thread, internal notes included, and its attachments.
+#[derive(Debug, Clone)]
+pub struct StaffView {
+    pub request: Request,
+    pub replies: Vec<Reply>,
+    pub attachments: Vec<Attachment>,
+}
+
+/// Opens one of the organization's requests for staff.
+pub async fn staff_view(
+    app: &App,
+    org_id: &OrgId,
+    staff: &AdminId,
+    number: i64,
+) -> Result<StaffView, AppError> {
+    let (org_id, staff) = (*org_id, *staff);
+    app.db
+        .run(move |conn| {
+            check_staff(conn, &org_id, &staff)?;
+            let request = store::find_request(conn, &org_id, number)?.ok_or(AppError::NotFound)?;
+            let replies = store::replies(conn, &org_id, &request.id, true)?;
+            let attachments = store::attachments(conn, &org_id, &request.id)?;
+            Ok(StaffView {
+                request,
+                replies,
+                attachments,
+            })
+        })
+        .await
 }
 
 /// Gives a request to an admin of the organization, or to nobody.

@@ -6,7 +6,8 @@
 //! portal's login page. Requests are looked up by number together with the organization and
 //! the contact, so someone else's number is a plain 404. Forms that carry a file are
 //! multipart; the server's body limit caps the whole form before anything here reads it, and
-//! [`crate::domain::requests::check_upload`] decides what may be attached.
+//! [`crate::domain::requests::check_upload`] decides what may be attached. A retired
+//! organization's portal is read-only: its requests can be read, not raised or changed.
 
 use std::{collections::HashMap, sync::Arc};
 
@@ -26,6 +27,7 @@ use crate::{
     App, AppError,
     domain::{
         contact::Contact,
+        org::OrgStatus,
         profile,
         requests::{
             self, ATTACHMENT_MAX_BYTES, Attachment, AttachmentId, AuthorKind, Priority, Request,
@@ -57,6 +59,15 @@ pub fn routes(route: Route) -> Route {
             "/portal/:slug/requests/:number/attachments/:id",
             poem::get(download),
         )
+}
+
+/// Refuses changes on a retired organization's portal, which is read-only.
+fn check_writable(portal: &Portal) -> Result<(), AppError> {
+    if portal.org.status == OrgStatus::Retired {
+        Err(AppError::Forbidden)
+    } else {
+        Ok(())
+    }
 }
 
 fn to_login(slug: &str) -> Response {
@@ -107,6 +118,7 @@ struct ListView {
     previous: Option<String>,
     next: Option<String>,
     filtered: bool,
+    may_raise: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -221,6 +233,7 @@ async fn list_page(
             })
             .collect(),
         filtered: status.is_some() || category_id.is_some() || !q.is_empty(),
+        may_raise: check_writable(&portal).is_ok(),
         q: q.clone(),
         total: found.total,
         page,
@@ -329,6 +342,7 @@ async fn new_form(
     let Some(contact) = portal.signed_in(app, jar).await? else {
         return Ok(to_login(&slug));
     };
+    check_writable(&portal)?;
     let org_id = portal.org.id;
     let categories = app
         .db
@@ -400,6 +414,7 @@ async fn create(
     let Some(contact) = portal.signed_in(app, jar).await? else {
         return Err(AppError::Unauthenticated.into());
     };
+    check_writable(&portal)?;
     let draft = RequestDraft {
         subject: form.text("subject"),
         description: form.text("description"),
@@ -481,6 +496,7 @@ struct ShowView {
     may_reply: bool,
     may_close: bool,
     may_reopen: bool,
+    read_only: bool,
     reply_body: String,
     errors: FormErrors,
     max_kib: usize,
@@ -534,6 +550,7 @@ async fn render_request(
         size: size_text(a.size_bytes),
         url: format!("/portal/{slug}/requests/{number}/attachments/{}", a.id),
     };
+    let writable = check_writable(portal).is_ok();
     let actions = requests::contact_actions(&portal.policy, request.status);
     let view = ShowView {
         chrome: portal.chrome(app, jar, &format!("Request #{number}"), Some(contact)),
@@ -567,9 +584,10 @@ async fn render_request(
                     .collect(),
             })
             .collect(),
-        may_reply: actions.may_reply,
-        may_close: actions.may_close,
-        may_reopen: actions.may_reopen,
+        may_reply: writable && actions.may_reply,
+        may_close: writable && actions.may_close,
+        may_reopen: writable && actions.may_reopen,
+        read_only: !writable,
         reply_body: form.body,
         errors: form.errors,
         max_kib: ATTACHMENT_MAX_BYTES / 1024,
@@ -608,6 +626,7 @@ async fn reply(
     let Some(contact) = portal.signed_in(app, jar).await? else {
         return Err(AppError::Unauthenticated.into());
     };
+    check_writable(&portal)?;
     let number = parse_number(&number)?;
     let body = form.text("body");
     let outcome = match form.upload.map(requests::check_upload).transpose() {
@@ -645,6 +664,7 @@ async fn close_or_reopen(
     let Some(contact) = portal.signed_in(app, jar).await? else {
         return Err(AppError::Unauthenticated.into());
     };
+    check_writable(&portal)?;
     let number = parse_number(number)?;
     requests::close_or_reopen(app, &portal.policy, &contact, number, reopen).await?;
     Ok(see_other(&format!("/portal/{slug}/requests/{number}")))
