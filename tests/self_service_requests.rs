@@ -656,6 +656,16 @@ async fn searches_with_sql_or_fts_syntax_are_plain_text(backend: Backend) {
         number.body
     );
     assert!(number.body.contains("M8 hex bolts"));
+    let apart = browser.get("/portal/acme/requests?q=reissue%20VAT").await;
+    assert!(
+        apart.body.contains("1 request(s) match"),
+        "words anywhere, in any order"
+    );
+    let missing = browser.get("/portal/acme/requests?q=VAT%20zebra").await;
+    assert!(
+        missing.body.contains("0 request(s) match"),
+        "every word must appear"
+    );
     let words = browser.get("/portal/acme/requests?q=vat%20NUMBER").await;
     assert!(words.body.contains("1 request(s) match"), "{}", words.body);
     assert_eq!(

@@ -34,6 +34,9 @@ use crate::{
 
 diesel::define_sql_function!(fn lower(text: diesel::sql_types::Text) -> diesel::sql_types::Text);
 
+/// Most words of a request search that are used; each must appear.
+const MAX_SEARCH_WORDS: usize = 8;
+
 /// Request numbers start after this one in every organization.
 const FIRST_NUMBER_BEFORE: i64 = 1000;
 
@@ -344,7 +347,8 @@ pub struct RequestFilter {
     pub category_id: Option<CategoryId>,
     /// `Some(None)`: requests nobody is assigned to.
     pub assignee: Option<Option<AdminId>>,
-    /// Words to find in the subject or description, or a request number.
+    /// Words that must each appear in the subject or description (ignoring case; SQLite folds
+    /// only ASCII letters), or a request number.
     pub text: Option<String>,
 }
 
@@ -384,16 +388,25 @@ fn filtered(org_id: &OrgId, filter: &RequestFilter) -> BoxedRequests<'static> {
         .map(str::trim)
         .filter(|t| !t.is_empty())
     {
-        let number = text.trim_start_matches('#').parse::<i64>().ok();
-        let pattern = like_pattern(&text.to_lowercase());
-        let words = lower(requests::subject)
-            .like(pattern.clone())
-            .escape('\\')
-            .or(lower(requests::description).like(pattern).escape('\\'));
-        query = match number {
-            Some(number) => query.filter(words.or(requests::number.eq(number))),
-            None => query.filter(words),
-        };
+        if let Ok(number) = text.trim_start_matches('#').parse::<i64>() {
+            let pattern = like_pattern(text);
+            query = query.filter(
+                requests::number
+                    .eq(number)
+                    .or(requests::subject.like(pattern.clone()).escape('\\'))
+                    .or(requests::description.like(pattern).escape('\\')),
+            );
+        } else {
+            for word in text.split_whitespace().take(MAX_SEARCH_WORDS) {
+                let pattern = like_pattern(&word.to_lowercase());
+                query = query.filter(
+                    lower(requests::subject)
+                        .like(pattern.clone())
+                        .escape('\\')
+                        .or(lower(requests::description).like(pattern).escape('\\')),
+                );
+            }
+        }
     }
     query
 }

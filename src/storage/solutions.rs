@@ -4,9 +4,10 @@
 //! FTS5 table `solutions_fts` (kept in step by triggers), PostgreSQL the generated
 //! `search_vector` column with its GIN index. Both take the query as a bound parameter built by
 //! [`SearchTerms`], and both rank alike: title matches weigh ten times body matches (FTS5's
-//! `bm25` column weights, PostgreSQL's `ts_rank` weights for A and B), then by title. Known
-//! limit: the GIN index cannot lead with `org_id`; PostgreSQL filters the organization after
-//! the index lookup.
+//! `bm25` column weights, PostgreSQL's `ts_rank` weights for A and B), then by title.
+//! Known limit: neither the GIN index nor the FTS5 table can lead with `org_id`, so both
+//! engines match words across every organization and keep the asker's organization afterwards;
+//! a platform with very many organizations would want an index per organization.
 
 use chrono::NaiveDateTime;
 use diesel::{

@@ -275,12 +275,19 @@ impl FormErrors {
 }
 
 #[derive(Serialize)]
+struct CategoryHelp {
+    name: String,
+    description: String,
+}
+
+#[derive(Serialize)]
 struct NewView {
     #[serde(flatten)]
     chrome: Chrome,
     subject: String,
     description: String,
     categories: Vec<Choice>,
+    category_help: Vec<CategoryHelp>,
     priorities: Vec<Choice>,
     errors: FormErrors,
     max_kib: usize,
@@ -310,6 +317,14 @@ fn new_view(
                 value: c.id.to_string(),
                 label: c.name.clone(),
                 selected: c.id.to_string() == draft.category_id,
+            })
+            .collect(),
+        category_help: categories
+            .iter()
+            .filter(|c| c.active)
+            .map(|c| CategoryHelp {
+                name: c.name.clone(),
+                description: c.description.clone(),
             })
             .collect(),
         priorities: Priority::ALL
