@@ -882,7 +882,7 @@ async fn requests_raised_at_once_get_distinct_numbers(backend: Backend) {
                 category_id: category,
                 priority: Priority::Low,
             };
-            portico::domain::requests::raise(&app, &contact, draft, None)
+            portico::domain::requests::raise(&app, &contact, draft, None, &Default::default())
                 .await
                 .map(|request| request.number)
         });

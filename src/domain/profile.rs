@@ -17,7 +17,7 @@ use super::{
     contact::Contact,
     org::{LoginPolicy, Organization, PASSWORD_MAX_CHARS},
     password::{self, Verdict},
-    session::SessionId,
+    session::{ClientInfo, SessionId},
 };
 use crate::{
     App, AppError,
@@ -129,6 +129,7 @@ pub async fn change_password(
     contact: &Contact,
     change: PasswordChange,
     current_token_hash: &str,
+    client: &ClientInfo,
 ) -> Result<usize, AppError> {
     if password::is_too_long(change.current.expose()) {
         return Err(AppError::invalid(
@@ -152,6 +153,7 @@ pub async fn change_password(
     let hash = app.hasher.hash(change.new).await?;
     let keep = current_token_hash.to_owned();
     let end_others = change.end_other_sessions;
+    let client_ip = client.ip.clone();
     app.db
         .transaction(move |conn| {
             accounts::set_contact_password_hash(conn, &org_id, &contact_id, &hash)?;
@@ -167,7 +169,7 @@ pub async fn change_password(
                     actor: Actor::Contact(contact_id.to_string()),
                     kind: "contact.password_changed",
                     detail: json!({ "other_sessions_ended": ended }),
-                    client_ip: String::new(),
+                    client_ip,
                 },
             )?;
             Ok(ended)

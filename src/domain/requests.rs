@@ -32,6 +32,7 @@ use super::{
     contact::{Contact, ContactId},
     ids::Id,
     org::{LoginPolicy, OrgId},
+    session::ClientInfo,
 };
 use crate::{
     App, AppError,
@@ -477,8 +478,10 @@ pub async fn raise(
     contact: &Contact,
     draft: CheckedDraft,
     upload: Option<CheckedUpload>,
+    client: &ClientInfo,
 ) -> Result<Request, AppError> {
     let (org_id, contact_id) = (contact.org_id, contact.id);
+    let client_ip = client.ip.clone();
     let request = app
         .db
         .transaction(move |conn| {
@@ -515,7 +518,7 @@ pub async fn raise(
                     actor: Actor::Contact(contact_id.to_string()),
                     kind: "request.raised",
                     detail: json!({ "number": request.number }),
-                    client_ip: String::new(),
+                    client_ip,
                 },
             )?;
             Ok(request)
@@ -612,8 +615,10 @@ pub async fn close_or_reopen(
     contact: &Contact,
     number: i64,
     reopen: bool,
+    client: &ClientInfo,
 ) -> Result<(), AppError> {
     let (org_id, contact_id, policy) = (contact.org_id, contact.id, policy.clone());
+    let client_ip = client.ip.clone();
     app.db
         .transaction(move |conn| {
             store::lock_for_writing(conn, &org_id)?;
@@ -636,7 +641,7 @@ pub async fn close_or_reopen(
                     actor: Actor::Contact(contact_id.to_string()),
                     kind,
                     detail: json!({ "number": number }),
-                    client_ip: String::new(),
+                    client_ip,
                 },
             )
         })

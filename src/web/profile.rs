@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use poem::{
-    IntoResponse, Response, Route, handler,
+    IntoResponse, Request, Response, Route, handler,
     http::StatusCode,
     web::{Data, Form, Path, Query, cookie::CookieJar},
 };
@@ -234,6 +234,7 @@ async fn change_password(
     Path(slug): Path<String>,
     Data(app): Data<&Arc<App>>,
     jar: &CookieJar,
+    req: &Request,
     Form(form): Form<PasswordForm>,
 ) -> poem::Result<Response> {
     let portal = Portal::load(app, &slug).await?;
@@ -248,8 +249,17 @@ async fn change_password(
         end_other_sessions: end_others,
     };
     let keep = token_hash(app, jar, &portal);
-    let outcome =
-        profile::change_password(app, &portal.org, &portal.policy, &contact, change, &keep).await;
+    let client = cookies::client_info(req);
+    let outcome = profile::change_password(
+        app,
+        &portal.org,
+        &portal.policy,
+        &contact,
+        change,
+        &keep,
+        &client,
+    )
+    .await;
     match outcome {
         Ok(_) => {
             let saved = if end_others { "sessions" } else { "password" };

@@ -12,14 +12,14 @@
 use std::{collections::HashMap, sync::Arc};
 
 use poem::{
-    IntoResponse, Response, Route, handler,
+    IntoResponse, Request as HttpRequest, Response, Route, handler,
     http::{StatusCode, header},
     web::{Data, Form, Multipart, Path, Query, cookie::CookieJar},
 };
 use serde::{Deserialize, Serialize};
 
 use super::{
-    csrf,
+    cookies, csrf,
     portal::{Chrome, Portal},
     see_other,
 };
@@ -421,6 +421,7 @@ async fn create(
     Path(slug): Path<String>,
     Data(app): Data<&Arc<App>>,
     jar: &CookieJar,
+    req: &HttpRequest,
     multipart: Multipart,
 ) -> poem::Result<Response> {
     let portal = Portal::load(app, &slug).await?;
@@ -454,7 +455,7 @@ async fn create(
         }
     };
     if let (Some(checked), true) = (checked, errors.attachment.is_none()) {
-        match requests::raise(app, &contact, checked, upload).await {
+        match requests::raise(app, &contact, checked, upload, &cookies::client_info(req)).await {
             Ok(request) => {
                 return Ok(see_other(&format!(
                     "/portal/{slug}/requests/{}",
@@ -667,8 +668,7 @@ struct CsrfOnly {
 }
 
 async fn close_or_reopen(
-    app: &App,
-    jar: &CookieJar,
+    (app, jar, req): (&App, &CookieJar, &HttpRequest),
     slug: &str,
     number: &str,
     csrf_token: &str,
@@ -681,7 +681,8 @@ async fn close_or_reopen(
     };
     check_writable(&portal)?;
     let number = parse_number(number)?;
-    requests::close_or_reopen(app, &portal.policy, &contact, number, reopen).await?;
+    let client = cookies::client_info(req);
+    requests::close_or_reopen(app, &portal.policy, &contact, number, reopen, &client).await?;
     Ok(see_other(&format!("/portal/{slug}/requests/{number}")))
 }
 
@@ -690,9 +691,10 @@ async fn close_request(
     Path((slug, number)): Path<(String, String)>,
     Data(app): Data<&Arc<App>>,
     jar: &CookieJar,
+    req: &HttpRequest,
     Form(form): Form<CsrfOnly>,
 ) -> poem::Result<Response> {
-    close_or_reopen(app, jar, &slug, &number, &form.csrf, false).await
+    close_or_reopen((app, jar, req), &slug, &number, &form.csrf, false).await
 }
 
 #[handler]
@@ -700,9 +702,10 @@ async fn reopen_request(
     Path((slug, number)): Path<(String, String)>,
     Data(app): Data<&Arc<App>>,
     jar: &CookieJar,
+    req: &HttpRequest,
     Form(form): Form<CsrfOnly>,
 ) -> poem::Result<Response> {
-    close_or_reopen(app, jar, &slug, &number, &form.csrf, true).await
+    close_or_reopen((app, jar, req), &slug, &number, &form.csrf, true).await
 }
 
 #[handler]
