@@ -44,6 +44,18 @@ pub struct CommonCodeMessage<'a> {
     pub portal_link: &'a str,
 }
 
+/// What a message about a request says.
+#[derive(Debug, Serialize)]
+pub struct RequestMessage<'a> {
+    pub org_name: &'a str,
+    pub contact_name: &'a str,
+    pub number: i64,
+    pub subject: &'a str,
+    /// The staff reply, for a reply notice.
+    pub reply: &'a str,
+    pub link: &'a str,
+}
+
 /// The message templates.
 pub struct Messages {
     text: Handlebars<'static>,
@@ -77,7 +89,8 @@ impl Messages {
         Ok(Self { text, html })
     }
 
-    /// Renders the message `name` (such as `login_code`) for every channel.
+    /// Renders the message `name` (such as `login_code`) for every channel; a message with no
+    /// SMS template gets an empty SMS text.
     pub fn render(&self, name: &str, values: &impl Serialize) -> Result<Rendered, AppError> {
         let part = |registry: &Handlebars<'static>, kind: &str| {
             registry
@@ -88,7 +101,11 @@ impl Messages {
             subject: part(&self.text, "subject")?.trim().to_owned(),
             text: part(&self.text, "text")?,
             html: part(&self.html, "html")?,
-            sms: part(&self.text, "sms")?.trim().to_owned(),
+            sms: if self.text.has_template(&format!("{name}.sms")) {
+                part(&self.text, "sms")?.trim().to_owned()
+            } else {
+                String::new()
+            },
         })
     }
 }

@@ -5,8 +5,10 @@
 //! the password login itself with its lockout ([`login`]), one-time codes ([`otp`]) and the
 //! code login around them ([`code_login`]), messages ([`messages`]) and their delivery
 //! ([`delivery`]), the admins ([`admin`]), their login ([`admin_login`]) and the changes they
-//! make ([`policy_change`], [`portal_settings`], [`directory`]), and the audit trail
-//! ([`audit`]). Typed ids ([`ids`]) keep one kind of id from standing in for another.
+//! make ([`policy_change`], [`portal_settings`], [`directory`]), the audit trail ([`audit`]),
+//! and self-service: requests ([`requests`]), solutions ([`solutions`]), the safe Markdown
+//! they are shown in ([`markdown`]) and what contacts change about themselves ([`profile`]).
+//! Typed ids ([`ids`]) keep one kind of id from standing in for another.
 
 pub mod admin;
 pub mod admin_login;
@@ -17,11 +19,15 @@ pub mod delivery;
 pub mod directory;
 pub mod ids;
 pub mod login;
+pub mod markdown;
 pub mod messages;
 pub mod org;
 pub mod otp;
 pub mod password;
 pub mod policy_change;
 pub mod portal_settings;
+pub mod profile;
+pub mod requests;
 pub mod session;
 pub mod signing;
+pub mod solutions;

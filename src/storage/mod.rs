@@ -21,8 +21,11 @@ pub mod orgs;
 pub mod otp;
 pub mod outbox;
 pub mod portal_settings;
+pub mod profile;
+pub mod requests;
 pub mod schema;
 pub mod sessions;
+pub mod solutions;
 
 use std::{path::PathBuf, time::Duration};
 
@@ -203,12 +206,26 @@ impl Db {
     }
 
     /// Runs `work` inside one transaction on the blocking pool: all of it is stored, or none.
+    ///
+    /// On SQLite the transaction takes the database's write lock before `work` runs: a
+    /// transaction that read first could otherwise not wait for the lock once another writer
+    /// committed in between, and would fail with "database is locked" instead of queueing.
     pub async fn transaction<T, F>(&self, work: F) -> Result<T, AppError>
     where
         F: FnOnce(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
         T: Send + 'static,
     {
-        self.run(move |conn| conn.transaction(work)).await
+        self.run(move |conn| {
+            conn.transaction(|conn| {
+                if matches!(conn, DbConnection::Sqlite(_)) {
+                    // A write that matches no row still takes SQLite's write lock.
+                    diesel::sql_query("UPDATE organizations SET id = id WHERE 1 = 0")
+                        .execute(conn)?;
+                }
+                work(conn)
+            })
+        })
+        .await
     }
 
     /// Runs `work` with a connection on the current thread; for the CLI and start-up.

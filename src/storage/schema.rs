@@ -165,6 +165,7 @@ diesel::table! {
         status -> Text,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        assignee_id -> Nullable<Text>,
     }
 }
 
@@ -249,6 +250,20 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    request_attachments (org_id, id) {
+        org_id -> Text,
+        id -> Text,
+        request_id -> Text,
+        reply_id -> Nullable<Text>,
+        file_name -> Text,
+        content_type -> Text,
+        size_bytes -> Integer,
+        data -> Binary,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(login_policies -> organizations (org_id));
 diesel::joinable!(org_admins -> organizations (org_id));
 diesel::joinable!(org_admins -> admins (admin_id));
@@ -271,4 +286,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     limit_events,
     common_code_logins,
     outbox,
+    request_attachments,
 );

@@ -16,6 +16,9 @@ pub mod errors;
 pub mod health;
 pub mod pages;
 pub mod portal;
+pub mod profile;
+pub mod requests;
+pub mod solutions;
 
 use std::{sync::Arc, time::Instant};
 
@@ -49,7 +52,8 @@ pub fn routes(app: Arc<App>) -> impl Endpoint {
         .at("/readyz", poem::get(health::readyz))
         .at("/static/*path", poem::get(assets::file));
     let route = admin::routes(route);
-    code_login::routes(portal::routes(route))
+    let route = profile::routes(solutions::routes(requests::routes(portal::routes(route))));
+    code_login::routes(route)
         .with(CookieJarManager::new())
         .around(move |next, req| limit_body(next, req, max_body))
         .around(errors::render_error_page)

@@ -92,13 +92,14 @@ impl Portal {
             .await
     }
 
-    fn session_token(&self, app: &App, jar: &CookieJar) -> Option<SecretString> {
+    /// The token of this portal's session cookie, when it is shaped like one.
+    pub fn session_token(&self, app: &App, jar: &CookieJar) -> Option<SecretString> {
         let cookie = jar.get(&cookies::session_name(app, &self.org.slug))?;
         let value = cookie.value_str();
         session::is_token_shaped(value).then(|| SecretString::from(value))
     }
 
-    /// The layout's values for a page of this portal.
+    /// What the layout needs, for a page titled `title`.
     pub fn chrome(
         &self,
         app: &App,

@@ -1,0 +1,621 @@
+//! Requests, their replies and attachments, and the organization's service categories.
+//!
+//! Every function takes the organization first; a request is found by its number only
+//! within one organization, and, for a contact, only among that contact's own requests.
+//! [`list`] serves both the contact's list and the staff queue: one filtered query, counted
+//! and paged in a stable order (newest first, then by number), so no request is skipped or
+//! shown twice between pages. Request numbers are the organization's highest number plus one,
+//! taken under [`lock_for_writing`], so requests raised at the same moment wait for each other
+//! instead of colliding; a unique index guards the rule.
+
+use chrono::NaiveDateTime;
+use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, RunQueryDsl, dsl::max, prelude::*};
+
+use super::{
+    DbConnection, MultiBackend,
+    schema::{
+        admins, org_admins, organizations, request_attachments, request_replies, requests,
+        service_categories,
+    },
+};
+use crate::{
+    AppError,
+    domain::{
+        admin::AdminId,
+        contact::ContactId,
+        ids::Id,
+        org::OrgId,
+        requests::{
+            Attachment, AttachmentId, AuthorKind, CategoryDraft, CategoryId, Priority, Reply,
+            ReplyId, Request, RequestId, RequestStatus, ServiceCategory,
+        },
+    },
+};
+
+diesel::define_sql_function!(fn lower(text: diesel::sql_types::Text) -> diesel::sql_types::Text);
+
+/// Most words of a request search that are used; each must appear.
+const MAX_SEARCH_WORDS: usize = 8;
+
+/// Request numbers start after this one in every organization.
+const FIRST_NUMBER_BEFORE: i64 = 1000;
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = service_categories)]
+struct CategoryRow {
+    org_id: String,
+    id: String,
+    name: String,
+    description: String,
+    active: bool,
+    position: i32,
+}
+
+impl CategoryRow {
+    fn into_domain(self) -> Result<ServiceCategory, AppError> {
+        Ok(ServiceCategory {
+            org_id: Id::from_stored(&self.org_id)?,
+            id: Id::from_stored(&self.id)?,
+            name: self.name,
+            description: self.description,
+            active: self.active,
+            position: self.position,
+        })
+    }
+}
+
+/// The organization's service categories, active or not, in their order.
+pub fn categories(
+    conn: &mut DbConnection,
+    org_id: &OrgId,
+) -> Result<Vec<ServiceCategory>, AppError> {
+    service_categories::table
+        .filter(service_categories::org_id.eq(org_id.to_string()))
+        .order((
+            service_categories::position.asc(),
+            service_categories::name.asc(),
+        ))
+        .select(CategoryRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(CategoryRow::into_domain)
+        .collect()
+}
+
+/// One of the organization's service categories.
+pub fn find_category(
+    conn: &mut DbConnection,
+    org_id: &OrgId,
+    id: &CategoryId,
+) -> Result<Option<ServiceCategory>, AppError> {
+    service_categories::table
+        .find((org_id.to_string(), id.to_string()))
+        .select(CategoryRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(CategoryRow::into_domain)
+        .transpose()
+}
+
+/// Stores a new service category and returns its id.
+pub fn insert_category(
+    conn: &mut DbConnection,
+    org_id: &OrgId,
+    draft: &CategoryDraft,
+) -> Result<CategoryId, AppError> {
+    let id = CategoryId::new();
+    diesel::insert_into(service_categories::table)
+        .values((
+            service_categories::org_id.eq(org_id.to_string()),
+            service_categories::id.eq(id.to_string()),
+            service_categories::name.eq(draft.name.trim()),
+            service_categories::description.eq(draft.description.trim()),
+            service_categories::active.eq(draft.active),
+            service_categories::position.eq(draft.position),
+            service_categories::created_at.eq(chrono::Utc::now().naive_utc()),
+        ))
+        .execute(conn)?;
+    Ok(id)
+}
+
+/// Changes a service category; returns whether the organization has it.
+pub fn update_category(
+    conn: &mut DbConnection,
+    org_id: &OrgId,
+    id: &CategoryId,
+    draft: &CategoryDraft,
+) -> Result<bool, AppError> {
+    let changed =
+        diesel::update(service_categories::table.find((org_id.to_string(), id.to_string())))
+            .set((
+                service_categories::name.eq(draft.name.trim()),
+                service_categories::description.eq(draft.description.trim()),
+                service_categories::active.eq(draft.active),
+                service_categories::position.eq(draft.position),
+            ))
+            .execute(conn)?;
+    Ok(changed > 0)
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = requests)]
+struct RequestRow {
+    org_id: String,
+    id: String,
+    number: i64,
+    contact_id: String,
+    category_id: String,
+    subject: String,
+    description: String,
+    priority: String,
+    status: String,
+    assignee_id: Option<String>,
+    created_at: NaiveDateTime,
+    updated_at: NaiveDateTime,
+}
+
+impl RequestRow {
+    fn into_domain(self) -> Result<Request, AppError> {
+        Ok(Request {
+            org_id: Id::from_stored(&self.org_id)?,
+            id: Id::from_stored(&self.id)?,
+            number: self.number,
+            contact_id: Id::from_stored(&self.contact_id)?,
+            category_id: Id::from_stored(&self.category_id)?,
+            subject: self.subject,
+            description: self.description,
+            priority: Priority::parse(&self.priority)
+                .ok_or_else(|| AppError::internal("unknown request priority"))?,
+            status: RequestStatus::parse(&self.status)
+                .ok_or_else(|| AppError::internal("unknown request status"))?,
+            assignee_id: self
+                .assignee_id
+                .as_deref()
+                .map(Id::from_stored)
+                .transpose()?,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+/// A request to store.
+#[derive(Debug, Clone)]
+pub struct NewRequestRow<'a> {
+    pub contact_id: &'a ContactId,
+    pub category_id: &'a CategoryId,
+    pub subject: &'a str,
+    pub description: &'a str,
+    pub priority: Priority,
+    pub status: RequestStatus,
+    pub created_at: NaiveDateTime,
+}
+
+/// Stores a request under the organization's next number and returns it. Run it inside a
+/// transaction.
+pub fn insert_request(
+    conn: &mut DbConnection,
+    org_id: &OrgId,
+    new: &NewRequestRow<'_>,
+) -> Result<Request, AppError> {
+    lock_for_writing(conn, org_id)?;
+    let id = RequestId::new();
+    let last: Option<i64> = requests::table
+        .filter(requests::org_id.eq(org_id.to_string()))
+        .select(max(requests::number))
+        .first(conn)?;
+    let number = last.unwrap_or(FIRST_NUMBER_BEFORE) + 1;
+    diesel::insert_into(requests::table)
+        .values((
+            requests::org_id.eq(org_id.to_string()),
+            requests::id.eq(id.to_string()),
+            requests::number.eq(number),
+            requests::contact_id.eq(new.contact_id.to_string()),
+            requests::category_id.eq(new.category_id.to_string()),
+            requests::subject.eq(new.subject),
+            requests::description.eq(new.description),
+            requests::priority.eq(new.priority.as_str()),
+            requests::status.eq(new.status.as_str()),
+            requests::created_at.eq(new.created_at),
+            requests::updated_at.eq(new.created_at),
+        ))
+        .execute(conn)?;
+    Ok(Request {
+        org_id: *org_id,
+        id,
+        number,
+        contact_id: *new.contact_id,
+        category_id: *new.category_id,
+        subject: new.subject.to_owned(),
+        description: new.description.to_owned(),
+        priority: new.priority,
+        status: new.status,
+        assignee_id: None,
+        created_at: new.created_at,
+        updated_at: new.created_at,
+    })
+}
+
+/// Takes the organization's write lock for the rest of the transaction: its row on
+/// PostgreSQL, the database's write lock on SQLite. Call it first in a transaction that reads
+/// before it writes: SQLite cannot let such a transaction wait for the lock once another writer
+/// got in between (it fails with `database is locked`), and on PostgreSQL it keeps two requests
+/// raised at once from taking the same number.
+pub fn lock_for_writing(conn: &mut DbConnection, org_id: &OrgId) -> Result<(), AppError> {
+    diesel::update(organizations::table.find(org_id.to_string()))
+        .set(organizations::updated_at.eq(organizations::updated_at))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The organization's request with this number.
+pub fn find_request(
+    conn: &mut DbConnection,
+    org_id: &OrgId,
+    number: i64,
+) -> Result<Option<Request>, AppError> {
+    requests::table
+        .filter(requests::org_id.eq(org_id.to_string()))
+        .filter(requests::number.eq(number))
+        .select(RequestRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(RequestRow::into_domain)
+        .transpose()
+}
+
+/// The request with this number, if it is the contact's own.
+pub fn find_request_of_contact(
+    conn: &mut DbConnection,
+    org_id: &OrgId,
+    contact_id: &ContactId,
+    number: i64,
+) -> Result<Option<Request>, AppError> {
+    requests::table
+        .filter(requests::org_id.eq(org_id.to_string()))
+        .filter(requests::contact_id.eq(contact_id.to_string()))
+        .filter(requests::number.eq(number))
+        .select(RequestRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(RequestRow::into_domain)
+        .transpose()
+}
+
+/// Moves a request to a status.
+pub fn set_status(
+    conn: &mut DbConnection,
+    org_id: &OrgId,
+    id: &RequestId,
+    status: RequestStatus,
+    now: NaiveDateTime,
+) -> Result<(), AppError> {
+    diesel::update(requests::table.find((org_id.to_string(), id.to_string())))
+        .set((
+            requests::status.eq(status.as_str()),
+            requests::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Gives a request to an admin, or to nobody.
+pub fn set_assignee(
+    conn: &mut DbConnection,
+    org_id: &OrgId,
+    id: &RequestId,
+    assignee: Option<&AdminId>,
+) -> Result<(), AppError> {
+    diesel::update(requests::table.find((org_id.to_string(), id.to_string())))
+        .set(requests::assignee_id.eq(assignee.map(ToString::to_string)))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Whether the admin manages the organization (a platform admin manages every one).
+pub fn admin_manages(
+    conn: &mut DbConnection,
+    org_id: &OrgId,
+    admin_id: &AdminId,
+) -> Result<bool, AppError> {
+    let platform: Option<bool> = admins::table
+        .find(admin_id.to_string())
+        .filter(admins::status.eq("active"))
+        .select(admins::is_platform)
+        .first(conn)
+        .optional()?;
+    match platform {
+        None => Ok(false),
+        Some(true) => Ok(true),
+        Some(false) => {
+            let count: i64 = org_admins::table
+                .filter(org_admins::org_id.eq(org_id.to_string()))
+                .filter(org_admins::admin_id.eq(admin_id.to_string()))
+                .count()
+                .get_result(conn)?;
+            Ok(count > 0)
+        }
+    }
+}
+
+/// Who is asking for a list of requests, and what they want in it.
+#[derive(Debug, Clone, Default)]
+pub struct RequestFilter {
+    /// Only this contact's requests (always set for a contact's own list).
+    pub contact_id: Option<ContactId>,
+    pub status: Option<RequestStatus>,
+    pub category_id: Option<CategoryId>,
+    /// `Some(None)`: requests nobody is assigned to.
+    pub assignee: Option<Option<AdminId>>,
+    /// Words that must each appear in the subject or description (ignoring case; SQLite folds
+    /// only ASCII letters), or a request number.
+    pub text: Option<String>,
+}
+
+/// One page of a filtered list of requests.
+#[derive(Debug, Clone)]
+pub struct RequestPage {
+    pub requests: Vec<Request>,
+    /// How many requests match the filter on every page together.
+    pub total: i64,
+}
+
+type BoxedRequests<'a> = requests::BoxedQuery<'a, MultiBackend>;
+
+fn filtered(org_id: &OrgId, filter: &RequestFilter) -> BoxedRequests<'static> {
+    let mut query = requests::table
+        .filter(requests::org_id.eq(org_id.to_string()))
+        .into_boxed();
+    if let Some(contact_id) = &filter.contact_id {
+        query = query.filter(requests::contact_id.eq(contact_id.to_string()));
+    }
+    if let Some(status) = filter.status {
+        query = query.filter(requests::status.eq(status.as_str()));
+    }
+    if let Some(category_id) = &filter.category_id {
+        query = query.filter(requests::category_id.eq(category_id.to_string()));
+    }
+    match &filter.assignee {
+        Some(Some(admin_id)) => {
+            query = query.filter(requests::assignee_id.eq(admin_id.to_string()));
+        }
+        Some(None) => query = query.filter(requests::assignee_id.is_null()),
+        None => {}
+    }
+    if let Some(text) = filter
+        .text
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    {
+        if let Ok(number) = text.trim_start_matches('#').parse::<i64>() {
+            let pattern = like_pattern(text);
+            query = query.filter(
+                requests::number
+                    .eq(number)
+                    .or(requests::subject.like(pattern.clone()).escape('\\'))
+                    .or(requests::description.like(pattern).escape('\\')),
+            );
+        } else {
+            for word in text.split_whitespace().take(MAX_SEARCH_WORDS) {
+                let pattern = like_pattern(&word.to_lowercase());
+                query = query.filter(
+                    lower(requests::subject)
+                        .like(pattern.clone())
+                        .escape('\\')
+                        .or(lower(requests::description).like(pattern).escape('\\')),
+                );
+            }
+        }
+    }
+    query
+}
+
+/// A `LIKE` pattern that finds `text` anywhere, with its own `%`, `_` and `\` taken literally.
+fn like_pattern(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for c in text.chars().take(200) {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+/// One page (1-based, `per_page` long) of the organization's requests that match `filter`,
+/// newest first.
+pub fn list(
+    conn: &mut DbConnection,
+    org_id: &OrgId,
+    filter: &RequestFilter,
+    page: u32,
+    per_page: u32,
+) -> Result<RequestPage, AppError> {
+    let total: i64 = filtered(org_id, filter).count().get_result(conn)?;
+    let offset = i64::from(page.max(1) - 1) * i64::from(per_page);
+    let requests = filtered(org_id, filter)
+        .order((requests::created_at.desc(), requests::number.desc()))
+        .limit(i64::from(per_page))
+        .offset(offset)
+        .select(RequestRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(RequestRow::into_domain)
+        .collect::<Result<_, _>>()?;
+    Ok(RequestPage { requests, total })
+}
+
+/// A reply to store.
+#[derive(Debug, Clone)]
+pub struct NewReplyRow<'a> {
+    pub request_id: &'a RequestId,
+    pub author_kind: AuthorKind,
+    pub author_id: Option<String>,
+    pub body: &'a str,
+    pub internal: bool,
+    pub created_at: NaiveDateTime,
+}
+
+/// Stores a reply under a request and returns its id.
+pub fn insert_reply(
+    conn: &mut DbConnection,
+    org_id: &OrgId,
+    reply: &NewReplyRow<'_>,
+) -> Result<ReplyId, AppError> {
+    let id = ReplyId::new();
+    diesel::insert_into(request_replies::table)
+        .values((
+            request_replies::org_id.eq(org_id.to_string()),
+            request_replies::id.eq(id.to_string()),
+            request_replies::request_id.eq(reply.request_id.to_string()),
+            request_replies::author_kind.eq(reply.author_kind.as_str()),
+            request_replies::author_id.eq(&reply.author_id),
+            request_replies::body.eq(reply.body),
+            request_replies::internal.eq(reply.internal),
+            request_replies::created_at.eq(reply.created_at),
+        ))
+        .execute(conn)?;
+    Ok(id)
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = request_replies)]
+struct ReplyRow {
+    id: String,
+    author_kind: String,
+    author_id: Option<String>,
+    body: String,
+    internal: bool,
+    created_at: NaiveDateTime,
+}
+
+/// The thread under a request, oldest first; internal notes only when `with_internal`.
+pub fn replies(
+    conn: &mut DbConnection,
+    org_id: &OrgId,
+    request_id: &RequestId,
+    with_internal: bool,
+) -> Result<Vec<Reply>, AppError> {
+    let mut query = request_replies::table
+        .filter(request_replies::org_id.eq(org_id.to_string()))
+        .filter(request_replies::request_id.eq(request_id.to_string()))
+        .into_boxed::<MultiBackend>();
+    if !with_internal {
+        query = query.filter(request_replies::internal.eq(false));
+    }
+    query
+        .order((request_replies::created_at.asc(), request_replies::id.asc()))
+        .select(ReplyRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(|row| {
+            Ok(Reply {
+                id: Id::from_stored(&row.id)?,
+                author_kind: AuthorKind::parse(&row.author_kind)
+                    .ok_or_else(|| AppError::internal("unknown reply author kind"))?,
+                author_id: row.author_id,
+                body: row.body,
+                internal: row.internal,
+                created_at: row.created_at,
+            })
+        })
+        .collect()
+}
+
+/// An attachment to store.
+#[derive(Debug, Clone)]
+pub struct NewAttachment<'a> {
+    pub request_id: &'a RequestId,
+    pub reply_id: Option<&'a ReplyId>,
+    pub file_name: &'a str,
+    pub content_type: &'a str,
+    pub data: &'a [u8],
+    pub created_at: NaiveDateTime,
+}
+
+/// Stores an attachment and returns its id.
+pub fn insert_attachment(
+    conn: &mut DbConnection,
+    org_id: &OrgId,
+    new: &NewAttachment<'_>,
+) -> Result<AttachmentId, AppError> {
+    let id = AttachmentId::new();
+    let size = i32::try_from(new.data.len()).map_err(AppError::internal)?;
+    diesel::insert_into(request_attachments::table)
+        .values((
+            request_attachments::org_id.eq(org_id.to_string()),
+            request_attachments::id.eq(id.to_string()),
+            request_attachments::request_id.eq(new.request_id.to_string()),
+            request_attachments::reply_id.eq(new.reply_id.map(ToString::to_string)),
+            request_attachments::file_name.eq(new.file_name),
+            request_attachments::content_type.eq(new.content_type),
+            request_attachments::size_bytes.eq(size),
+            request_attachments::data.eq(new.data),
+            request_attachments::created_at.eq(new.created_at),
+        ))
+        .execute(conn)?;
+    Ok(id)
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = request_attachments)]
+struct AttachmentRow {
+    id: String,
+    request_id: String,
+    reply_id: Option<String>,
+    file_name: String,
+    content_type: String,
+    size_bytes: i32,
+}
+
+impl AttachmentRow {
+    fn into_domain(self) -> Result<Attachment, AppError> {
+        Ok(Attachment {
+            id: Id::from_stored(&self.id)?,
+            request_id: Id::from_stored(&self.request_id)?,
+            reply_id: self.reply_id.as_deref().map(Id::from_stored).transpose()?,
+            file_name: self.file_name,
+            content_type: self.content_type,
+            size_bytes: self.size_bytes,
+        })
+    }
+}
+
+/// What is attached to a request and its replies, oldest first, without the bytes.
+pub fn attachments(
+    conn: &mut DbConnection,
+    org_id: &OrgId,
+    request_id: &RequestId,
+) -> Result<Vec<Attachment>, AppError> {
+    request_attachments::table
+        .filter(request_attachments::org_id.eq(org_id.to_string()))
+        .filter(request_attachments::request_id.eq(request_id.to_string()))
+        .order(request_attachments::created_at.asc())
+        .select(AttachmentRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(AttachmentRow::into_domain)
+        .collect()
+}
+
+/// One attachment of a request, with its bytes.
+pub fn attachment_with_data(
+    conn: &mut DbConnection,
+    org_id: &OrgId,
+    request_id: &RequestId,
+    id: &AttachmentId,
+) -> Result<Option<(Attachment, Vec<u8>)>, AppError> {
+    let found: Option<(AttachmentRow, Vec<u8>)> = request_attachments::table
+        .filter(request_attachments::org_id.eq(org_id.to_string()))
+        .filter(request_attachments::request_id.eq(request_id.to_string()))
+        .filter(request_attachments::id.eq(id.to_string()))
+        .select((AttachmentRow::as_select(), request_attachments::data))
+        .first(conn)
+        .optional()?;
+    found
+        .map(|(row, data)| Ok((row.into_domain()?, data)))
+        .transpose()
+}
