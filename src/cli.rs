@@ -152,7 +152,15 @@ async fn demo(app: Arc<App>) -> Result<(), AppError> {
     println!("  demo@<slug>.example in each portal, e.g. demo@acme.example");
     println!("  pat@shared.example  belongs to both Acme and Umbrella (try the common page)");
     println!("Admins (password: portico-admin-password):");
-    println!("  admin@portico.example (platform), admin@acme.example (Acme only)\n");
+    println!("  admin@portico.example (platform), admin@acme.example (Acme only)");
+    let data = app.config.data_dir.display();
+    if app.config.smtp_url.is_none() {
+        println!("One-time codes by email are written to {data}/mail/ as .eml files.");
+    }
+    if app.config.sms_gateway.is_none() {
+        println!("One-time codes by SMS are written to {data}/sms/ as JSON files.");
+    }
+    println!();
     serve(app).await
 }
 
