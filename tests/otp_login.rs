@@ -18,6 +18,41 @@ use common::{
 };
 use reqwest::StatusCode;
 
+/// Sends `code` for the code page's attempt from `n` requests at once; returns their statuses.
+async fn guess_at_once(
+    app: &TestApp,
+    browser: &common::Browser,
+    page: &common::Page,
+    code: &str,
+    n: usize,
+) -> Vec<StatusCode> {
+    let (csrf, login_id) = (page.csrf(), page.hidden("login_id"));
+    let mut guesses = Vec::new();
+    for _ in 0..n {
+        let client = browser.client.clone();
+        let url = format!("{}/portal/globex/login/code/verify", app.base);
+        let fields = [
+            ("csrf", csrf.clone()),
+            ("login_id", login_id.clone()),
+            ("code", code.to_owned()),
+        ];
+        guesses.push(tokio::spawn(async move {
+            client
+                .post(url)
+                .form(&fields)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }));
+    }
+    let mut statuses = Vec::new();
+    for guess in guesses {
+        statuses.push(guess.await.unwrap());
+    }
+    statuses
+}
+
 /// A demo Portico whose email goes to `smtp` and SMS to `sms`.
 async fn wired(backend: Backend, smtp: &SmtpReceiver, sms: &SmsReceiver) -> Option<TestApp> {
     let (url, gateway) = (smtp.url(), sms.gateway());
@@ -322,33 +357,11 @@ async fn twenty_concurrent_right_guesses_make_exactly_one_session(backend: Backe
     let browser = app.browser();
     let page = browser.request_code("globex", "demo@globex.example").await;
     let code = smtp.wait_for("demo@globex.example", 1).await.code();
-    let (csrf, login_id) = (page.csrf(), page.hidden("login_id"));
-
-    let mut guesses = Vec::new();
-    for _ in 0..20 {
-        let client = browser.client.clone();
-        let url = format!("{}/portal/globex/login/code/verify", app.base);
-        let fields = [
-            ("csrf", csrf.clone()),
-            ("login_id", login_id.clone()),
-            ("code", code.clone()),
-        ];
-        guesses.push(tokio::spawn(async move {
-            client
-                .post(url)
-                .form(&fields)
-                .send()
-                .await
-                .unwrap()
-                .status()
-        }));
-    }
-    let mut winners = 0;
-    for guess in guesses {
-        if guess.await.unwrap() == StatusCode::SEE_OTHER {
-            winners += 1;
-        }
-    }
+    let statuses = guess_at_once(&app, &browser, &page, &code, 20).await;
+    let winners = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::SEE_OTHER)
+        .count();
     assert_eq!(winners, 1);
     let successes = app
         .audit_kinds("globex")
@@ -371,30 +384,11 @@ async fn twenty_concurrent_wrong_guesses_are_all_counted_and_kill_the_code(backe
     let page = browser.request_code("globex", "demo@globex.example").await;
     let code = smtp.wait_for("demo@globex.example", 1).await.code();
     let wrong = if code == "000000" { "111111" } else { "000000" };
-    let (csrf, login_id) = (page.csrf(), page.hidden("login_id"));
-
-    let mut guesses = Vec::new();
-    for _ in 0..20 {
-        let client = browser.client.clone();
-        let url = format!("{}/portal/globex/login/code/verify", app.base);
-        let fields = [
-            ("csrf", csrf.clone()),
-            ("login_id", login_id.clone()),
-            ("code", wrong.to_owned()),
-        ];
-        guesses.push(tokio::spawn(async move {
-            client
-                .post(url)
-                .form(&fields)
-                .send()
-                .await
-                .unwrap()
-                .status()
-        }));
-    }
-    for guess in guesses {
-        assert_eq!(guess.await.unwrap(), StatusCode::UNAUTHORIZED);
-    }
+    let statuses = guess_at_once(&app, &browser, &page, wrong, 20).await;
+    assert!(
+        statuses.iter().all(|s| *s == StatusCode::UNAUTHORIZED),
+        "{statuses:?}"
+    );
     assert_eq!(
         app.limit_events("code:fail:").await,
         20,

@@ -280,13 +280,7 @@ async fn sql_and_html_in_the_identifier_are_harmless_and_escaped(backend: Backen
             .body
             .contains("&lt;script&gt;alert(1)&lt;/script&gt;@acme.example")
     );
-    let common = browser
-        .submit(
-            "/",
-            "/",
-            &[("identifier", html), ("password", "anything-at-all")],
-        )
-        .await;
+    let common = browser.common_password_login(html, "anything-at-all").await;
     assert!(!common.body.contains("<script>alert(1)</script>"));
     assert!(common.body.contains("&lt;script&gt;"));
 
@@ -468,14 +462,7 @@ async fn common_page_lets_a_shared_contact_choose_a_portal(backend: Backend) {
     };
     let browser = app.browser();
     let answer = browser
-        .submit(
-            "/",
-            "/",
-            &[
-                ("identifier", "PAT@shared.example "),
-                ("password", DEMO_PASSWORD),
-            ],
-        )
+        .common_password_login("PAT@shared.example ", DEMO_PASSWORD)
         .await;
     assert_eq!(answer.status, StatusCode::OK);
     assert!(answer.body.contains("Choose a portal"));
@@ -507,14 +494,7 @@ async fn common_page_sends_a_single_portal_contact_straight_there(backend: Backe
     };
     let browser = app.browser();
     let answer = browser
-        .submit(
-            "/",
-            "/",
-            &[
-                ("identifier", "demo@acme.example"),
-                ("password", DEMO_PASSWORD),
-            ],
-        )
+        .common_password_login("demo@acme.example", DEMO_PASSWORD)
         .await;
     assert_eq!(answer.status, StatusCode::SEE_OTHER);
     assert_eq!(answer.location(), "/portal/acme/");
@@ -533,24 +513,10 @@ async fn common_page_reveals_nothing_without_proof(backend: Backend) {
     };
     let browser = app.browser();
     let shared = browser
-        .submit(
-            "/",
-            "/",
-            &[
-                ("identifier", "pat@shared.example"),
-                ("password", "wrong-password-here"),
-            ],
-        )
+        .common_password_login("pat@shared.example", "wrong-password-here")
         .await;
     let unknown = browser
-        .submit(
-            "/",
-            "/",
-            &[
-                ("identifier", "who@nowhere.example"),
-                ("password", "wrong-password-here"),
-            ],
-        )
+        .common_password_login("who@nowhere.example", "wrong-password-here")
         .await;
     assert_eq!(shared.status, StatusCode::UNAUTHORIZED);
     assert_eq!(
@@ -568,14 +534,7 @@ async fn portal_choice_cannot_be_forged_or_stretched(backend: Backend) {
     };
     let browser = app.browser();
     let answer = browser
-        .submit(
-            "/",
-            "/",
-            &[
-                ("identifier", "pat@shared.example"),
-                ("password", DEMO_PASSWORD),
-            ],
-        )
+        .common_password_login("pat@shared.example", DEMO_PASSWORD)
         .await;
     // Asking for a portal the password did not prove gets nothing.
     let globex = browser

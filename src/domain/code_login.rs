@@ -150,14 +150,13 @@ pub async fn request_code(
                 return Ok(());
             };
             codes::retire_codes(conn, &org_id, &contact.id, attempt.purpose)?;
-            let hash = otp::code_hash(
-                &signer,
-                &org_id,
-                &contact.id,
-                attempt.purpose,
-                &attempt.id,
-                code.expose(),
-            );
+            let binding = otp::Binding {
+                org_id: &org_id,
+                contact_id: &contact.id,
+                purpose: attempt.purpose,
+                attempt_id: &attempt.id,
+            };
+            let hash = binding.hash(&signer, code.expose());
             let code_id = codes::insert_code(
                 conn,
                 &NewCode {
@@ -461,31 +460,43 @@ pub async fn verify_code(
         .run(move |conn| {
             let now = Utc::now().naive_utc();
             let check = check_code(conn, &signer, &policy, &org_id, &attempt_id, &code, now)?;
-            let (kind, detail, actor) = match &check {
-                CodeCheck::Proven { contact, method } => (
-                    "login.succeeded",
-                    json!({ "method": method }),
-                    Actor::Contact(contact.id.to_string()),
-                ),
-                CodeCheck::Refused | CodeCheck::Retired => (
-                    "login.failed",
-                    json!({ "method": "otp", "reason": "wrong_code" }),
-                    Actor::Anonymous,
-                ),
-            };
-            audit::record(
-                conn,
-                &AuditEvent {
-                    org_id: Some(org_id),
-                    actor,
-                    kind,
-                    detail,
-                    client_ip: client.ip.clone(),
-                },
-            )?;
+            record_check(conn, org_id, &check, None, &client)?;
             Ok(check)
         })
         .await
+}
+
+/// Writes a code check into the audit log: its method, and the page it came from when that
+/// is not the portal's own.
+fn record_check(
+    conn: &mut DbConnection,
+    org_id: super::org::OrgId,
+    check: &CodeCheck,
+    page: Option<&str>,
+    client: &ClientInfo,
+) -> Result<(), AppError> {
+    let (kind, detail, actor) = match check {
+        CodeCheck::Proven { contact, method } => (
+            "login.succeeded",
+            json!({ "method": method, "page": page }),
+            Actor::Contact(contact.id.to_string()),
+        ),
+        CodeCheck::Refused | CodeCheck::Retired => (
+            "login.failed",
+            json!({ "method": "otp", "page": page, "reason": "wrong_code" }),
+            Actor::Anonymous,
+        ),
+    };
+    audit::record(
+        conn,
+        &AuditEvent {
+            org_id: Some(org_id),
+            actor,
+            kind,
+            detail,
+            client_ip: client.ip.clone(),
+        },
+    )
 }
 
 fn check_code(
@@ -519,17 +530,13 @@ fn check_code(
         limits::record(conn, org_id, &failure_bucket, now)?;
         return Ok(CodeCheck::Refused);
     }
-    let right = |hash: &str| {
-        otp::matches(
-            signer,
-            hash,
-            org_id,
-            &contact_id,
-            attempt.purpose,
-            attempt_id,
-            code,
-        )
+    let binding = otp::Binding {
+        org_id,
+        contact_id: &contact_id,
+        purpose: attempt.purpose,
+        attempt_id,
     };
+    let right = |hash: &str| binding.matches(signer, hash, code);
 
     if let Some(guessed) = codes::count_guess(conn, org_id, attempt_id, now)? {
         if right(&guessed.code_hash) && codes::consume(conn, org_id, &guessed.id, now)? {
@@ -631,14 +638,13 @@ pub async fn request_common_code(
                 attempt.contact_id = Some(contact.id);
                 codes::insert_attempt(conn, &attempt, now)?;
                 codes::retire_codes(conn, &contact.org_id, &contact.id, Purpose::Login)?;
-                let hash = otp::code_hash(
-                    &signer,
-                    &contact.org_id,
-                    &contact.id,
-                    Purpose::Login,
-                    &attempt.id,
-                    code.expose(),
-                );
+                let binding = otp::Binding {
+                    org_id: &contact.org_id,
+                    contact_id: &contact.id,
+                    purpose: Purpose::Login,
+                    attempt_id: &attempt.id,
+                };
+                let hash = binding.hash(&signer, code.expose());
                 let code_id = codes::insert_code(
                     conn,
                     &NewCode {
@@ -771,28 +777,7 @@ pub async fn verify_common_code(
             for (org_id, attempt_id) in attempts {
                 let policy = orgs::policy(conn, &org_id)?;
                 let check = check_code(conn, &signer, &policy, &org_id, &attempt_id, &code, now)?;
-                let (kind, detail, actor) = match &check {
-                    CodeCheck::Proven { contact, .. } => (
-                        "login.succeeded",
-                        json!({ "method": "otp", "page": "common" }),
-                        Actor::Contact(contact.id.to_string()),
-                    ),
-                    _ => (
-                        "login.failed",
-                        json!({ "method": "otp", "page": "common", "reason": "wrong_code" }),
-                        Actor::Anonymous,
-                    ),
-                };
-                audit::record(
-                    conn,
-                    &AuditEvent {
-                        org_id: Some(org_id),
-                        actor,
-                        kind,
-                        detail,
-                        client_ip: client.ip.clone(),
-                    },
-                )?;
+                record_check(conn, org_id, &check, Some("common"), &client)?;
                 if let CodeCheck::Proven { contact, .. } = check {
                     proven.push(contact);
                 }

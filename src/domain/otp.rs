@@ -62,61 +62,45 @@ pub fn generate(length: u32) -> SecretString {
     SecretString::new(digits)
 }
 
-/// The stored form of `code` for this organization, contact, purpose and attempt.
-pub fn code_hash(
-    signer: &Signer,
-    org_id: &OrgId,
-    contact_id: &ContactId,
-    purpose: Purpose,
-    attempt_id: &AttemptId,
-    code: &str,
-) -> String {
-    let (org, contact, attempt) = (
-        org_id.to_string(),
-        contact_id.to_string(),
-        attempt_id.to_string(),
-    );
-    hex::encode(signer.mac(
-        "one-time-code",
-        &[
-            org.as_bytes(),
-            contact.as_bytes(),
-            purpose.as_str().as_bytes(),
-            attempt.as_bytes(),
-            code.as_bytes(),
-        ],
-    ))
+/// What a code's hash is bound to.
+#[derive(Debug, Clone, Copy)]
+pub struct Binding<'a> {
+    pub org_id: &'a OrgId,
+    pub contact_id: &'a ContactId,
+    pub purpose: Purpose,
+    pub attempt_id: &'a AttemptId,
 }
 
-/// Whether `code` is the one whose hash is `stored`, compared in constant time.
-pub fn matches(
-    signer: &Signer,
-    stored: &str,
-    org_id: &OrgId,
-    contact_id: &ContactId,
-    purpose: Purpose,
-    attempt_id: &AttemptId,
-    code: &str,
-) -> bool {
-    let Ok(stored) = hex::decode(stored) else {
-        return false;
-    };
-    let (org, contact, attempt) = (
-        org_id.to_string(),
-        contact_id.to_string(),
-        attempt_id.to_string(),
-    );
-    signer.verify_mac(
-        "one-time-code",
-        &[
-            org.as_bytes(),
-            contact.as_bytes(),
-            purpose.as_str().as_bytes(),
-            attempt.as_bytes(),
-            code.as_bytes(),
-        ],
-        &stored,
-    )
+impl Binding<'_> {
+    fn mac(&self, signer: &Signer, code: &str) -> Vec<u8> {
+        let org = self.org_id.to_string();
+        let contact = self.contact_id.to_string();
+        let attempt = self.attempt_id.to_string();
+        signer.mac(
+            "one-time-code",
+            &[
+                org.as_bytes(),
+                contact.as_bytes(),
+                self.purpose.as_str().as_bytes(),
+                attempt.as_bytes(),
+                code.as_bytes(),
+            ],
+        )
+    }
+
+    /// The stored form of `code` under this binding.
+    pub fn hash(&self, signer: &Signer, code: &str) -> String {
+        hex::encode(self.mac(signer, code))
+    }
+
+    /// Whether `code` is the one whose hash is `stored`, compared in constant time.
+    pub fn matches(&self, signer: &Signer, stored: &str, code: &str) -> bool {
+        use subtle::ConstantTimeEq;
+        match hex::decode(stored) {
+            Ok(stored) => self.mac(signer, code).ct_eq(&stored).into(),
+            Err(_) => false,
+        }
+    }
 }
 
 /// Reads a typed code: spaces and dashes are dropped, anything else but digits is refused.
@@ -174,62 +158,39 @@ mod tests {
     fn a_hash_is_bound_to_everything_it_was_made_for() {
         let signer = Signer::new("key".into());
         let (org, contact, attempt) = (OrgId::new(), ContactId::new(), AttemptId::new());
-        let stored = code_hash(&signer, &org, &contact, Purpose::Login, &attempt, "123456");
+        let bound = Binding {
+            org_id: &org,
+            contact_id: &contact,
+            purpose: Purpose::Login,
+            attempt_id: &attempt,
+        };
+        let stored = bound.hash(&signer, "123456");
         assert!(!stored.contains("123456"));
-        assert!(matches(
-            &signer,
-            &stored,
-            &org,
-            &contact,
-            Purpose::Login,
-            &attempt,
-            "123456"
-        ));
-        assert!(!matches(
-            &signer,
-            &stored,
-            &org,
-            &contact,
-            Purpose::Login,
-            &attempt,
-            "123457"
-        ));
-        assert!(!matches(
-            &signer,
-            &stored,
-            &OrgId::new(),
-            &contact,
-            Purpose::Login,
-            &attempt,
-            "123456"
-        ));
-        assert!(!matches(
-            &signer,
-            &stored,
-            &org,
-            &ContactId::new(),
-            Purpose::Login,
-            &attempt,
-            "123456"
-        ));
-        assert!(!matches(
-            &signer,
-            &stored,
-            &org,
-            &contact,
-            Purpose::SecondFactor,
-            &attempt,
-            "123456"
-        ));
-        assert!(!matches(
-            &signer,
-            &stored,
-            &org,
-            &contact,
-            Purpose::Login,
-            &AttemptId::new(),
-            "123456"
-        ));
+        assert!(bound.matches(&signer, &stored, "123456"));
+        assert!(!bound.matches(&signer, &stored, "123457"));
+        let (other_org, other_contact, other_attempt) =
+            (OrgId::new(), ContactId::new(), AttemptId::new());
+        let elsewhere = [
+            Binding {
+                org_id: &other_org,
+                ..bound
+            },
+            Binding {
+                contact_id: &other_contact,
+                ..bound
+            },
+            Binding {
+                purpose: Purpose::SecondFactor,
+                ..bound
+            },
+            Binding {
+                attempt_id: &other_attempt,
+                ..bound
+            },
+        ];
+        for other in elsewhere {
+            assert!(!other.matches(&signer, &stored, "123456"), "{other:?}");
+        }
     }
 
     #[test]

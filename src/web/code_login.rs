@@ -78,6 +78,10 @@ fn render_code_page(
         .into_response())
 }
 
+/// The one answer for a wrong, expired, used or unknown code.
+pub const CODE_REFUSED: &str =
+    "That code is wrong or no longer valid. Check it, or ask for a new code.";
+
 /// Words for a wait: "45 seconds", "3 minutes".
 pub fn wait_words(secs: u64) -> String {
     match secs {
@@ -87,12 +91,13 @@ pub fn wait_words(secs: u64) -> String {
     }
 }
 
+/// A code request: the identifier typed.
 #[derive(Deserialize)]
-struct RequestForm {
+pub struct RequestForm {
     #[serde(default)]
-    csrf: String,
+    pub csrf: String,
     #[serde(default)]
-    identifier: String,
+    pub identifier: String,
 }
 
 #[handler]
@@ -215,10 +220,11 @@ fn proven_destination(contact: &Contact, channel: OtpChannel) -> String {
     }
 }
 
+/// The code request an emailed link names.
 #[derive(Deserialize)]
-struct CodeQuery {
+pub struct CodeQuery {
     #[serde(default)]
-    login_id: String,
+    pub login_id: String,
 }
 
 #[handler]
@@ -244,14 +250,15 @@ async fn code_page(
     render_code_page(app, jar, &portal, form, StatusCode::OK)
 }
 
+/// A code typed for a code request.
 #[derive(Deserialize)]
-struct VerifyForm {
+pub struct VerifyForm {
     #[serde(default)]
-    csrf: String,
+    pub csrf: String,
     #[serde(default)]
-    login_id: String,
+    pub login_id: String,
     #[serde(default)]
-    code: String,
+    pub code: String,
 }
 
 #[handler]
@@ -285,7 +292,7 @@ async fn verify_code(
             start_session(app, jar, &portal, &contact, method, &client).await
         }
         Ok(CodeCheck::Refused) => {
-            let message = "That code is wrong or no longer valid. Check it, or ask for a new code.";
+            let message = CODE_REFUSED;
             render_code_page(
                 app,
                 jar,

@@ -19,6 +19,7 @@ use poem::{
 use serde::{Deserialize, Serialize};
 
 use super::{
+    code_login::{CODE_REFUSED, CodeQuery, RequestForm, VerifyForm},
     cookies, csrf,
     portal::{Chrome, GENERIC_REFUSAL, LoginForm, LoginFormView, Portal, check_login_form},
 };
@@ -179,21 +180,13 @@ fn render_code_page(
         .into_response())
 }
 
-#[derive(Deserialize)]
-pub struct CodeRequestForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    identifier: String,
-}
-
 /// Sends one code to the identifier, for every portal where it may log in by code.
 #[handler]
 pub async fn request_code(
     Data(app): Data<&Arc<App>>,
     jar: &CookieJar,
     req: &Request,
-    Form(form): Form<CodeRequestForm>,
+    Form(form): Form<RequestForm>,
 ) -> poem::Result<Response> {
     csrf::verify(app, jar, &form.csrf)?;
     let typed: String = form.identifier.trim().chars().take(256).collect();
@@ -238,12 +231,6 @@ pub async fn request_code(
     }
 }
 
-#[derive(Deserialize)]
-pub struct CodeQuery {
-    #[serde(default)]
-    login_id: String,
-}
-
 /// The page an emailed link opens: the code form, nothing more.
 #[handler]
 pub fn code_page(
@@ -259,16 +246,6 @@ pub fn code_page(
     render_code_page(app, jar, form, StatusCode::OK)
 }
 
-#[derive(Deserialize)]
-pub struct CodeVerifyForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    login_id: String,
-    #[serde(default)]
-    code: String,
-}
-
 /// Checks the code against every portal it was sent for: one proven contact lands in its
 /// portal, several choose.
 #[handler]
@@ -276,7 +253,7 @@ pub async fn verify_code(
     Data(app): Data<&Arc<App>>,
     jar: &CookieJar,
     req: &Request,
-    Form(form): Form<CodeVerifyForm>,
+    Form(form): Form<VerifyForm>,
 ) -> poem::Result<Response> {
     csrf::verify(app, jar, &form.csrf)?;
     let client = cookies::client_info(req);
@@ -305,7 +282,7 @@ pub async fn verify_code(
     }
     match portals.as_slice() {
         [] => {
-            let message = "That code is wrong or no longer valid. Check it, or ask for a new code.";
+            let message = CODE_REFUSED;
             render_code_page(
                 app,
                 jar,

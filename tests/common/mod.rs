@@ -514,6 +514,16 @@ impl Browser {
         .await
     }
 
+    /// Logs in on the common login page with a password.
+    pub async fn common_password_login(&self, identifier: &str, password: &str) -> Page {
+        self.submit(
+            "/",
+            "/",
+            &[("identifier", identifier), ("password", password)],
+        )
+        .await
+    }
+
     /// Logs in on a portal's own login page with a password.
     pub async fn password_login(&self, slug: &str, identifier: &str, password: &str) -> Page {
         let path = format!("/portal/{slug}/login");
