@@ -43,6 +43,9 @@ pub struct Config {
     pub phone_region: String,
     /// Limits that hold for every organization.
     pub limits: PlatformLimits,
+    /// Addresses of load balancers and proxies whose `X-Forwarded-For` header is believed.
+    /// Requests from any other address are taken to come from that address itself.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 /// Limits that hold for every organization, beside the ones each login policy sets.
@@ -171,6 +174,7 @@ struct FileConfig {
     sms_gateway: Option<SmsGateway>,
     phone_region: Option<String>,
     limits: Option<PlatformLimits>,
+    trusted_proxies: Option<Vec<String>>,
 }
 
 /// Settings given on the command line, which win over everything else.
@@ -248,6 +252,22 @@ impl Config {
         let mail_from = pick(&None, "PORTICO_MAIL_FROM", file.mail_from)
             .unwrap_or_else(|| "Portico <portico@localhost>".to_owned());
         let sms_gateway = sms_gateway_from_env(env)?.or(file.sms_gateway);
+        let proxies = match env.get("PORTICO_TRUSTED_PROXIES") {
+            Some(text) => text
+                .split(',')
+                .map(|p| p.trim().to_owned())
+                .filter(|p| !p.is_empty())
+                .collect(),
+            None => file.trusted_proxies.unwrap_or_default(),
+        };
+        let trusted_proxies = proxies
+            .iter()
+            .map(|text| {
+                text.parse().map_err(|_| {
+                    ConfigError(format!("The trusted proxy '{text}' is not an IP address."))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let phone_region = pick(&None, "PORTICO_PHONE_REGION", file.phone_region)
             .unwrap_or_else(|| "US".to_owned())
             .to_uppercase();
@@ -265,6 +285,7 @@ impl Config {
             sms_gateway,
             phone_region,
             limits: file.limits.unwrap_or_default(),
+            trusted_proxies,
         })
     }
 

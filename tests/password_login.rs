@@ -33,6 +33,7 @@ both_backends!(
     portal_choice_cannot_be_forged_or_stretched,
     an_unknown_slug_is_a_real_404_page,
     otp_only_portal_refuses_a_password,
+    the_forwarded_address_counts_only_from_a_trusted_proxy,
 );
 
 async fn demo_contact_logs_in_and_is_greeted_by_name(backend: Backend) {
@@ -617,4 +618,46 @@ async fn get_with_cookie(app: &TestApp, path: &str, cookie: &str) -> String {
         .text()
         .await
         .unwrap()
+}
+
+async fn the_forwarded_address_counts_only_from_a_trusted_proxy(backend: Backend) {
+    for trusted in [true, false] {
+        let Some(app) = TestApp::demo_with(backend, move |config| {
+            if trusted {
+                config.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+            }
+        })
+        .await
+        else {
+            return;
+        };
+        let browser = app.browser();
+        let csrf = browser.get("/portal/acme/login").await.csrf();
+        browser
+            .client
+            .post(format!("{}/portal/acme/login", app.base))
+            .header("x-forwarded-for", "198.51.100.7, 203.0.113.9")
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("identifier", "demo@acme.example"),
+                ("password", "not-the-password"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        let ips: Vec<String> = app
+            .app
+            .db
+            .run(|conn| {
+                use diesel::{QueryDsl, RunQueryDsl};
+                use portico::storage::schema::audit_events;
+                Ok(audit_events::table
+                    .select(audit_events::client_ip)
+                    .load(conn)?)
+            })
+            .await
+            .unwrap();
+        let expected = if trusted { "203.0.113.9" } else { "127.0.0.1" };
+        assert_eq!(ips, vec![expected.to_owned()], "trusted proxy: {trusted}");
+    }
 }

@@ -133,16 +133,16 @@ pub fn insert_solution(
     Ok(())
 }
 
-/// Titles of the organization's published solutions, by topic then title.
+/// The organization's published solutions as (id, topic, title), by topic then title.
 pub fn published_solution_titles(
     conn: &mut DbConnection,
     org_id: &OrgId,
-) -> Result<Vec<(String, String)>, AppError> {
+) -> Result<Vec<(String, String, String)>, AppError> {
     Ok(solutions::table
         .filter(solutions::org_id.eq(org_id.to_string()))
         .filter(solutions::status.eq("published"))
         .order((solutions::topic.asc(), solutions::title.asc()))
-        .select((solutions::topic, solutions::title))
+        .select((solutions::id, solutions::topic, solutions::title))
         .load(conn)?)
 }
 

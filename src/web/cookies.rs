@@ -51,14 +51,21 @@ pub fn removal(app: &App, name: &str) -> Cookie {
     cookie
 }
 
-/// Where a request comes from, for session records and the audit log. The user agent is cut
-/// to a sane length.
+/// The client's address as the middleware worked it out (see `web::client_address`).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub std::net::IpAddr);
+
+/// Where a request comes from, for session records, limits and the audit log. The user agent
+/// is cut to a sane length.
 pub fn client_info(req: &Request) -> ClientInfo {
-    let ip = req
-        .remote_addr()
-        .as_socket_addr()
-        .map(|addr| addr.ip().to_string())
-        .unwrap_or_default();
+    let ip = match req.extensions().get::<ClientAddr>() {
+        Some(ClientAddr(ip)) => ip.to_string(),
+        None => req
+            .remote_addr()
+            .as_socket_addr()
+            .map(|addr| addr.ip().to_string())
+            .unwrap_or_default(),
+    };
     let user_agent = req
         .headers()
         .get("user-agent")

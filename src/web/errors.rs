@@ -32,11 +32,18 @@ struct ErrorView {
     title: &'static str,
     message: String,
     request_id: String,
+    /// Where the page's button leads: the console's login for console pages.
+    start_link: &'static str,
 }
 
 /// Turns any error a page endpoint returns into the error page.
 pub async fn render_error_page<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
     let app = req.data::<std::sync::Arc<App>>().cloned();
+    let start_link = if req.uri().path().starts_with("/admin") {
+        "/admin/"
+    } else {
+        "/"
+    };
     let request_id = req
         .data::<RequestId>()
         .map(|id| id.0.to_string())
@@ -59,6 +66,7 @@ pub async fn render_error_page<E: Endpoint>(next: E, req: Request) -> poem::Resu
         title,
         message,
         request_id,
+        start_link,
     };
     let page = app.and_then(|app| app.pages.render("portal/error", &view).ok());
     Ok(match page {
@@ -85,7 +93,21 @@ fn describe(error: &poem::Error, status: StatusCode) -> (&'static str, String) {
         ),
         StatusCode::PAYLOAD_TOO_LARGE => (
             "Too much data",
-            "What you sent is larger than Portico accepts.".to_owned(),
+            "What you sent is larger than Portico accepts. Send less at a time, or a smaller file."
+                .to_owned(),
+        ),
+        StatusCode::UNAUTHORIZED => (
+            "Please log in",
+            "This page needs you to be logged in. Your session may have ended.".to_owned(),
+        ),
+        StatusCode::FORBIDDEN => ("Not allowed", "Your account may not do this.".to_owned()),
+        StatusCode::CONFLICT => (
+            "Already there",
+            "That clashes with something already stored. Reload the page and check.".to_owned(),
+        ),
+        StatusCode::TOO_MANY_REQUESTS => (
+            "Too many attempts",
+            "Please wait a little before trying again.".to_owned(),
         ),
         StatusCode::METHOD_NOT_ALLOWED => (
             "Not allowed",

@@ -2,8 +2,9 @@
 //! static assets and health checks, behind middleware that every response passes through.
 //!
 //! Middleware, outermost first: the request log (one line per request with its id, method,
-//! path, status and time; never a query string, body or cookie), security headers, the error
-//! page, the body size limit and the cookie jar. Handlers parse input, call the domain and
+//! path, status and time; never a query string, body, cookie or address), the client's
+//! address (believing `X-Forwarded-For` only from trusted proxies), security headers, the
+//! error page, the body size limit and the cookie jar. Handlers parse input, call the domain and
 //! render a page; they hold no SQL.
 
 pub mod admin;
@@ -40,6 +41,7 @@ pub struct RequestId(pub Uuid);
 pub fn routes(app: Arc<App>) -> impl Endpoint {
     let max_body = app.config.max_body_bytes;
     let https = app.config.is_https();
+    let proxies = Arc::new(app.config.trusted_proxies.clone());
     let route = Route::new()
         .at("/", poem::get(common::page).post(common::submit_login))
         .at("/choose", poem::post(common::choose))
@@ -58,6 +60,7 @@ pub fn routes(app: Arc<App>) -> impl Endpoint {
         .around(move |next, req| limit_body(next, req, max_body))
         .around(errors::render_error_page)
         .around(move |next, req| security_headers(next, req, https))
+        .around(move |next, req| client_address(next, req, proxies.clone()))
         .around(log_request)
         .data(app)
 }
@@ -115,6 +118,37 @@ async fn log_request<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Res
     Ok(response)
 }
 
+/// Works out the client's address once per request: the connection's peer, or, when the peer
+/// is a trusted proxy, the nearest address in `X-Forwarded-For` that is not one.
+async fn client_address<E: Endpoint>(
+    next: E,
+    mut req: Request,
+    proxies: Arc<Vec<std::net::IpAddr>>,
+) -> poem::Result<Response> {
+    let peer = req.remote_addr().as_socket_addr().map(|addr| addr.ip());
+    if let Some(peer) = peer {
+        let client = if proxies.contains(&peer) {
+            forwarded_client(&req, &proxies).unwrap_or(peer)
+        } else {
+            peer
+        };
+        req.extensions_mut().insert(cookies::ClientAddr(client));
+    }
+    next.call(req).await.map(IntoResponse::into_response)
+}
+
+fn forwarded_client(req: &Request, proxies: &[std::net::IpAddr]) -> Option<std::net::IpAddr> {
+    let chain: Vec<std::net::IpAddr> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .filter_map(|part| part.trim().parse().ok())
+        .collect();
+    chain.into_iter().rev().find(|ip| !proxies.contains(ip))
+}
+
 const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
     style-src 'self'; img-src 'self' data:; font-src 'self'; connect-src 'self'; \
     form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
@@ -124,7 +158,9 @@ async fn security_headers<E: Endpoint>(
     req: Request,
     https: bool,
 ) -> poem::Result<Response> {
-    let is_asset = req.uri().path().starts_with("/static/") || req.uri().path().ends_with(".css");
+    let path = req.uri().path();
+    let is_asset = path.starts_with("/static/")
+        || (path.starts_with("/portal/") && path.ends_with("/theme.css"));
     let mut response = next.call(req).await?.into_response();
     let headers = response.headers_mut();
     let fixed = [

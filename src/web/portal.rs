@@ -155,6 +155,7 @@ struct RequestLine {
 
 #[derive(Serialize)]
 struct SolutionLine {
+    id: String,
     topic: String,
     title: String,
 }
@@ -199,7 +200,7 @@ async fn home(
             .collect(),
         solutions: solutions
             .into_iter()
-            .map(|(topic, title)| SolutionLine { topic, title })
+            .map(|(id, topic, title)| SolutionLine { id, topic, title })
             .collect(),
     };
     Ok(app.pages.render("portal/home", &view)?.into_response())
