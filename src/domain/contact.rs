@@ -137,6 +137,20 @@ pub fn normalize_mobile(input: &str, region: &str) -> Result<String, AppError> {
     Ok(formatted)
 }
 
+/// Whether a character is invisible yet changes how text around it reads: a zero-width space,
+/// a byte-order mark, or a bidirectional embedding, override or isolate. Such characters let a
+/// name pose as another; joiners and direction marks, which scripts and emoji need, pass.
+pub fn is_deceptive_format(c: char) -> bool {
+    matches!(c, '\u{200B}' | '\u{202A}'..='\u{202E}' | '\u{2060}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+}
+
+/// Whether a name holds anything but visible text: control characters or deceptive format
+/// characters.
+pub fn has_hidden_characters(name: &str) -> bool {
+    name.chars()
+        .any(|c| c.is_control() || is_deceptive_format(c))
+}
+
 /// A mobile number as it may be shown to someone who typed it: `+1 *** *** 0003`.
 pub fn mask_mobile(e164: &str) -> String {
     let code = phonenumber::parse(None, e164)
@@ -194,6 +208,15 @@ mod tests {
             Identifier::parse("020 7946 0018", "GB").unwrap(),
             Identifier::Mobile("+442079460018".to_owned())
         );
+    }
+
+    #[test]
+    fn names_with_hidden_characters_are_caught() {
+        assert!(has_hidden_characters("\u{202E}evil"));
+        assert!(has_hidden_characters("zero\u{200B}width"));
+        assert!(has_hidden_characters("nul\0"));
+        assert!(!has_hidden_characters("Zoë O'Brien-Łukasz"));
+        assert!(!has_hidden_characters("\u{05D3}\u{05E0}\u{05D4} \u{200F}"));
     }
 
     #[test]

@@ -40,6 +40,11 @@ pub fn check_details(
     let name = name.trim();
     if name.is_empty() || name.chars().count() > NAME_MAX_CHARS {
         errors.push(("name", format!("Use 1 to {NAME_MAX_CHARS} characters.")));
+    } else if crate::domain::contact::has_hidden_characters(name) {
+        errors.push((
+            "name",
+            "Use letters, spaces and punctuation, without invisible characters.".to_owned(),
+        ));
     }
     let email = match email.trim() {
         "" => None,

@@ -112,7 +112,7 @@ pub fn read_typed(input: &str) -> Result<String, AppError> {
     if code.is_empty() {
         return Err(AppError::invalid("code", "Enter the code we sent you."));
     }
-    if code.len() > 10 || !code.bytes().all(|b| b.is_ascii_digit()) {
+    if !(6..=10).contains(&code.len()) || !code.bytes().all(|b| b.is_ascii_digit()) {
         return Err(AppError::invalid(
             "code",
             "The code is 6 to 10 digits, with no letters.",
@@ -198,6 +198,8 @@ mod tests {
         assert_eq!(read_typed(" 123 456 ").unwrap(), "123456");
         assert_eq!(read_typed("123-456").unwrap(), "123456");
         assert!(read_typed("12a456").is_err());
+        assert!(read_typed("12345").is_err(), "shorter than any code");
+        assert!(read_typed("-1").is_err());
         assert!(read_typed("").is_err());
         assert!(
             read_typed("１２３４５６").is_err(),

@@ -37,7 +37,7 @@ pub fn check_details(name: &str, time_zone: &str) -> Result<(String, String), Ap
             format!("Use 1 to {NAME_MAX_CHARS} characters."),
         ));
     }
-    if name.chars().any(char::is_control) {
+    if crate::domain::contact::has_hidden_characters(name) {
         return Err(AppError::invalid(
             "name",
             "Use letters, spaces and punctuation.",

@@ -426,10 +426,12 @@ pub fn check_draft(draft: &RequestDraft) -> Result<CheckedDraft, Vec<AppError>> 
 }
 
 /// Whether text holds control characters other than line breaks and tabs (a NUL, say, which
-/// PostgreSQL cannot store).
+/// PostgreSQL cannot store), or invisible characters that change how text reads.
 pub fn has_stray_controls(text: &str) -> bool {
-    text.chars()
-        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    text.chars().any(|c| {
+        (c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+            || crate::domain::contact::is_deceptive_format(c)
+    })
 }
 
 /// Checks the text of a description, reply or note.

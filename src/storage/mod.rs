@@ -149,7 +149,13 @@ impl Db {
                     8,
                 )
             }
-            DatabaseUrl::Postgres(url) => (ConnectionManager::new(url.expose().clone()), 16),
+            DatabaseUrl::Postgres(url) => {
+                // The pool only reports that no connection came; one direct attempt first
+                // gives the operator the server's own reason (refused, unknown database, ...).
+                diesel::PgConnection::establish(url.expose())
+                    .map_err(|error| AppError::Unavailable(first_line(&error.to_string())))?;
+                (ConnectionManager::new(url.expose().clone()), 16)
+            }
         };
         let pool = Pool::builder()
             .max_size(size)
@@ -236,6 +242,17 @@ impl Db {
         let mut conn = self.pool.get()?;
         work(&mut conn)
     }
+}
+
+/// The first line of a driver's message, without a trailing period.
+fn first_line(message: &str) -> String {
+    message
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .trim_end_matches('.')
+        .to_owned()
 }
 
 #[cfg(test)]

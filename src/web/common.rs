@@ -37,11 +37,13 @@ use crate::{
 const CHOICE_PURPOSE: &str = "portal-choice";
 const CHOICE_MINUTES: i64 = 5;
 
-/// One proven (organization, contact) pair, as sealed into the choice cookie.
+/// One proven (organization, contact) pair, as sealed into the choice cookie, with how it
+/// was proven.
 #[derive(Serialize, Deserialize)]
 struct Proven {
     org_id: String,
     contact_id: String,
+    method: String,
 }
 
 #[derive(Serialize)]
@@ -150,7 +152,7 @@ pub async fn submit_login(
         [(portal, contact)] => {
             super::portal::start_session(app, jar, portal, contact, "password", &client).await
         }
-        several => offer_choice(app, jar, several),
+        several => offer_choice(app, jar, several, "password"),
     }
 }
 
@@ -293,7 +295,7 @@ pub async fn verify_code(
         [(portal, contact)] => {
             super::portal::start_session(app, jar, portal, contact, "otp", &client).await
         }
-        several => offer_choice(app, jar, several),
+        several => offer_choice(app, jar, several, "otp"),
     }
 }
 
@@ -301,12 +303,14 @@ fn offer_choice(
     app: &App,
     jar: &CookieJar,
     portals: &[(Portal, &crate::domain::contact::Contact)],
+    method: &str,
 ) -> poem::Result<Response> {
     let sealed: Vec<Proven> = portals
         .iter()
         .map(|(portal, contact)| Proven {
             org_id: portal.org.id.to_string(),
             contact_id: contact.id.to_string(),
+            method: method.to_owned(),
         })
         .collect();
     let expires_at = Utc::now().naive_utc() + Duration::minutes(CHOICE_MINUTES);
@@ -363,11 +367,16 @@ pub async fn choose(
         return render_form(app, jar, view, StatusCode::UNAUTHORIZED);
     };
     let portal = Portal::load(app, &form.portal).await?;
-    let chosen = proven
+    let entry = proven
         .iter()
         .find(|p| p.org_id == portal.org.id.to_string())
-        .and_then(|p| ContactId::parse(&p.contact_id))
         .ok_or(AppError::NotFound)?;
+    let chosen = ContactId::parse(&entry.contact_id).ok_or(AppError::NotFound)?;
+    let method = if entry.method == "otp" {
+        "otp"
+    } else {
+        "password"
+    };
     let org_id = portal.org.id;
     let contact = app
         .db
@@ -377,5 +386,5 @@ pub async fn choose(
         .ok_or(AppError::NotFound)?;
     jar.add(cookies::removal(app, &cookies::choice_name(app)));
     let client = cookies::client_info(req);
-    super::portal::start_session(app, jar, &portal, &contact, "password", &client).await
+    super::portal::start_session(app, jar, &portal, &contact, method, &client).await
 }
