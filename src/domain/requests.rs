@@ -17,8 +17,8 @@
 //! downloads.
 //!
 //! Staff operations ([`assign`], [`staff_reply`], [`add_internal_note`], [`change_status`])
-//! take the acting admin and refuse admins who do not manage the organization; the console
-//! pages that call them are still to come (issue #6). Internal notes are never shown
+//! take the acting admin and refuse admins who do not manage the organization; the console's
+//! request pages call them. Internal notes are never shown
 //! to contacts. The contact is emailed about each new request and each staff reply;
 //! [`notify_contact`] is the one place that queues those emails in the outbox.
 
@@ -939,7 +939,9 @@ pub async fn create_category(
         .transaction(move |conn| {
             store::lock_for_writing(conn, &org_id)?;
             check_staff(conn, &org_id, &staff)?;
-            store::insert_category(conn, &org_id, &draft)
+            let id = store::insert_category(conn, &org_id, &draft)?;
+            category_audit(conn, org_id, staff, "category.created", &id, &draft)?;
+            Ok(id)
         })
         .await
         .map_err(duplicate_name)
@@ -959,14 +961,38 @@ pub async fn update_category(
         .transaction(move |conn| {
             store::lock_for_writing(conn, &org_id)?;
             check_staff(conn, &org_id, &staff)?;
-            if store::update_category(conn, &org_id, &id, &draft)? {
-                Ok(())
-            } else {
-                Err(AppError::NotFound)
+            if !store::update_category(conn, &org_id, &id, &draft)? {
+                return Err(AppError::NotFound);
             }
+            category_audit(conn, org_id, staff, "category.updated", &id, &draft)
         })
         .await
         .map_err(duplicate_name)
+}
+
+fn category_audit(
+    conn: &mut crate::storage::DbConnection,
+    org_id: OrgId,
+    staff: AdminId,
+    kind: &'static str,
+    id: &CategoryId,
+    draft: &CategoryDraft,
+) -> Result<(), AppError> {
+    audit::record(
+        conn,
+        &AuditEvent {
+            org_id: Some(org_id),
+            actor: Actor::Admin(staff.to_string()),
+            kind,
+            detail: json!({
+                "category": id.to_string(),
+                "name": draft.name.trim(),
+                "active": draft.active,
+                "position": draft.position,
+            }),
+            client_ip: String::new(),
+        },
+    )
 }
 
 fn duplicate_name(error: AppError) -> AppError {

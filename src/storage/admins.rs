@@ -105,6 +105,35 @@ pub fn emails(conn: &mut DbConnection, ids: &[String]) -> Result<Vec<(String, St
         .load(conn)?)
 }
 
+/// An admin a request can be given to.
+#[derive(Debug, Clone)]
+pub struct StaffMember {
+    pub id: AdminId,
+    pub name: String,
+    pub email: String,
+}
+
+/// The active admins appointed to the organization, by name. Platform admins, who manage
+/// every organization, are not listed.
+pub fn of_org(conn: &mut DbConnection, org_id: &OrgId) -> Result<Vec<StaffMember>, AppError> {
+    org_admins::table
+        .inner_join(admins::table)
+        .filter(org_admins::org_id.eq(org_id.to_string()))
+        .filter(admins::status.eq("active"))
+        .order((admins::name.asc(), admins::email.asc()))
+        .select((admins::id, admins::name, admins::email))
+        .load::<(String, String, String)>(conn)?
+        .into_iter()
+        .map(|(id, name, email)| {
+            Ok(StaffMember {
+                id: Id::from_stored(&id)?,
+                name,
+                email,
+            })
+        })
+        .collect()
+}
+
 /// Counts one wrong password against an admin; locks the admin for `lock_secs` once
 /// `threshold` failures fall within `window_secs`. Returns whether this failure locked it.
 pub fn record_failure(

@@ -345,6 +345,7 @@ pub struct RequestFilter {
     pub contact_id: Option<ContactId>,
     pub status: Option<RequestStatus>,
     pub category_id: Option<CategoryId>,
+    pub priority: Option<Priority>,
     /// `Some(None)`: requests nobody is assigned to.
     pub assignee: Option<Option<AdminId>>,
     /// Words that must each appear in the subject or description (ignoring case; SQLite folds
@@ -374,6 +375,9 @@ fn filtered(org_id: &OrgId, filter: &RequestFilter) -> BoxedRequests<'static> {
     }
     if let Some(category_id) = &filter.category_id {
         query = query.filter(requests::category_id.eq(category_id.to_string()));
+    }
+    if let Some(priority) = filter.priority {
+        query = query.filter(requests::priority.eq(priority.as_str()));
     }
     match &filter.assignee {
         Some(Some(admin_id)) => {

@@ -113,6 +113,18 @@ pub fn published(conn: &mut DbConnection, org_id: &OrgId) -> Result<Vec<Solution
         .collect()
 }
 
+/// Every solution of the organization, drafts and published ones, by topic then title.
+pub fn all(conn: &mut DbConnection, org_id: &OrgId) -> Result<Vec<Solution>, AppError> {
+    solutions::table
+        .filter(solutions::org_id.eq(org_id.to_string()))
+        .order((solutions::topic.asc(), solutions::title.asc()))
+        .select(SolutionRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(SolutionRow::into_domain)
+        .collect()
+}
+
 /// One solution of the organization, draft or published.
 pub fn find(
     conn: &mut DbConnection,

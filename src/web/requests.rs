@@ -169,6 +169,7 @@ async fn list_page(
         contact_id: Some(contact.id),
         status,
         category_id,
+        priority: None,
         assignee: None,
         text: Some(q.clone()).filter(|t| !t.is_empty()),
     };

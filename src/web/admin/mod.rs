@@ -9,15 +9,20 @@
 //! every change is written to the audit log in the same transaction as the change.
 //!
 //! Each page group has its own file: [`login`], [`orgs`] (the list, "New portal" and Customer
-//! Portal Settings), [`policy`] (Self-Service Portal Settings), [`contacts`] and [`audit`].
+//! Portal Settings), [`policy`] (Self-Service Portal Settings), [`contacts`], [`requests`] (the
+//! request queue and each request's thread), [`categories`] (service categories),
+//! [`solutions`] (the knowledge base) and [`audit`].
 //! Known limits: message templates, the SMS gateway and the deliveries page wait for the
 //! outbox of issue #3; draft portals cannot be previewed by their admins yet.
 
 pub mod audit;
+pub mod categories;
 pub mod contacts;
 pub mod login;
 pub mod orgs;
 pub mod policy;
+pub mod requests;
+pub mod solutions;
 
 use std::collections::HashMap;
 
@@ -51,6 +56,9 @@ pub fn routes(route: Route) -> Route {
     let route = orgs::routes(route);
     let route = policy::routes(route);
     let route = contacts::routes(route);
+    let route = requests::routes(route);
+    let route = categories::routes(route);
+    let route = solutions::routes(route);
     audit::routes(route)
 }
 
@@ -105,6 +113,20 @@ pub async fn managed_org(
     } else {
         Err(AppError::NotFound)
     }
+}
+
+/// The signed-in admin and the organization at `slug` they manage; `None` when nobody is
+/// signed in, not found when the admin does not manage it.
+pub async fn open_org(
+    app: &App,
+    jar: &CookieJar,
+    slug: &str,
+) -> Result<Option<(AdminSession, Organization)>, AppError> {
+    let Some(session) = signed_in(app, jar).await? else {
+        return Ok(None);
+    };
+    let org = managed_org(app, &session, slug).await?;
+    Ok(Some((session, org)))
 }
 
 /// What the console layout needs on every page.
@@ -183,6 +205,12 @@ fn notice_text(code: &str) -> Option<&'static str> {
         "sessions" => Some("Every session of the contact has ended."),
         "password" => Some("The contact's password is set."),
         "cleared" => Some("The contact's password is removed."),
+        "answered" => Some("Your reply is sent; the contact is told by email."),
+        "noted" => Some("The internal note is added. The contact does not see it."),
+        "assigned" => Some("The request's assignee is saved."),
+        "status" => Some("The request's status is saved."),
+        "category" => Some("The service category is saved."),
+        "solution" => Some("The solution is saved."),
         _ => None,
     }
 }
