@@ -9,12 +9,14 @@
 //! every change is written to the audit log in the same transaction as the change.
 //!
 //! Each page group has its own file: [`login`], [`orgs`] (the list, "New portal" and Customer
-//! Portal Settings), [`policy`] (Self-Service Portal Settings), [`contacts`] and [`audit`].
-//! Known limits: message templates, the SMS gateway and the deliveries page wait for the
-//! outbox of issue #3; draft portals cannot be previewed by their admins yet.
+//! Portal Settings), [`policy`] (Self-Service Portal Settings), [`contacts`], [`deliveries`]
+//! and [`audit`].
+//! Known limits: message templates and the SMS gateway per organization are not here yet;
+//! draft portals cannot be previewed by their admins yet.
 
 pub mod audit;
 pub mod contacts;
+pub mod deliveries;
 pub mod login;
 pub mod orgs;
 pub mod policy;
@@ -51,6 +53,7 @@ pub fn routes(route: Route) -> Route {
     let route = orgs::routes(route);
     let route = policy::routes(route);
     let route = contacts::routes(route);
+    let route = deliveries::routes(route);
     audit::routes(route)
 }
 
