@@ -9,17 +9,18 @@
 //! every change is written to the audit log in the same transaction as the change.
 //!
 //! Each page group has its own file: [`login`], [`orgs`] (the list, "New portal" and Customer
-//! Portal Settings), [`policy`] (Self-Service Portal Settings), [`contacts`], [`deliveries`]
-//! and [`audit`].
-//! Known limits: message templates and the SMS gateway per organization are not here yet;
-//! draft portals cannot be previewed by their admins yet.
+//! Portal Settings), [`policy`] (Self-Service Portal Settings), [`contacts`], [`messages`]
+//! (message templates), [`sms_gateway`], [`deliveries`] and [`audit`].
+//! Known limit: draft portals cannot be previewed by their admins yet.
 
 pub mod audit;
 pub mod contacts;
 pub mod deliveries;
 pub mod login;
+pub mod messages;
 pub mod orgs;
 pub mod policy;
+pub mod sms_gateway;
 
 use std::collections::HashMap;
 
@@ -54,6 +55,8 @@ pub fn routes(route: Route) -> Route {
     let route = policy::routes(route);
     let route = contacts::routes(route);
     let route = deliveries::routes(route);
+    let route = messages::routes(route);
+    let route = sms_gateway::routes(route);
     audit::routes(route)
 }
 
@@ -186,6 +189,11 @@ fn notice_text(code: &str) -> Option<&'static str> {
         "sessions" => Some("Every session of the contact has ended."),
         "password" => Some("The contact's password is set."),
         "cleared" => Some("The contact's password is removed."),
+        "reset" => Some("The built-in wording applies again."),
+        "gateway_removed" => {
+            Some("The organization's SMS go through the platform's gateway again.")
+        }
+        "test_sent" => Some("The test SMS is queued: see Deliveries for what became of it."),
         _ => None,
     }
 }
