@@ -6,6 +6,11 @@
 //! The URL and the header values are secrets. Once saved they are shown masked (the URL's
 //! password and query values, every header value), and a masked value sent back unchanged
 //! keeps the stored one, so an admin can change the timeout without retyping a token.
+//!
+//! Known limits: the URL may name any host, the server's own network included, so an
+//! organization admin can make the server call inside it (the answer's body is never shown,
+//! only its status); a platform list of allowed gateway hosts is still missing. The secrets
+//! are stored in clear in the database, like the platform's own in its configuration.
 
 use std::{collections::BTreeMap, sync::Arc};
 
