@@ -15,7 +15,7 @@ use serde_json::json;
 use super::{
     audit::{Actor, AuditEvent},
     contact::{Contact, ContactStatus, Identifier, mask_email, mask_mobile},
-    messages::CodeMessage,
+    messages::{CodeMessage, MessageKind, MessageParts},
     org::{LoginMode, LoginPolicy, Organization, OtpChannel},
     otp::{self, AttemptId, LoginAttempt, Purpose},
     session::ClientInfo,
@@ -24,7 +24,7 @@ use crate::{
     App, AppError,
     config::PlatformLimits,
     storage::{
-        DbConnection, accounts, audit, limits, orgs,
+        DbConnection, accounts, audit, limits, message_templates, orgs,
         otp::{self as codes, NewCode},
         outbox::{self, NewMessage},
     },
@@ -123,9 +123,23 @@ pub async fn request_code(
     let now = Utc::now().naive_utc();
     let plan = plan(app, org, policy, requester, client, now).await?;
     let code = otp::generate(policy.code_length);
+    let wording_org = org.id;
+    let wording = app
+        .db
+        .run(move |conn| message_templates::find(conn, &wording_org, MessageKind::LoginCode.name()))
+        .await?;
     let mut messages = Vec::new();
     if let Some(contact) = &plan.recipient {
-        messages = compose(app, org, policy, contact, &plan.attempt, code.expose())?;
+        let code = code.expose();
+        messages = compose(
+            app,
+            org,
+            policy,
+            contact,
+            &plan.attempt,
+            code,
+            wording.as_ref(),
+        )?;
     }
     let sms_wanted = messages.iter().any(|m| m.channel == "sms");
 
@@ -379,7 +393,7 @@ fn has_destination(contact: &Contact, channel: OtpChannel) -> bool {
 }
 
 /// The messages carrying `code` to the contact, one per channel the policy names and the
-/// contact has.
+/// contact has, in the organization's own `wording` when it has one.
 fn compose(
     app: &App,
     org: &Organization,
@@ -387,13 +401,15 @@ fn compose(
     contact: &Contact,
     attempt: &LoginAttempt,
     code: &str,
+    wording: Option<&MessageParts>,
 ) -> Result<Vec<NewMessage>, AppError> {
     let link = format!(
         "{}/portal/{}/login/code?login_id={}",
         app.config.public_url, org.slug, attempt.id
     );
-    let rendered = app.messages.render(
-        "login_code",
+    let rendered = app.messages.render_for(
+        MessageKind::LoginCode,
+        wording,
         &CodeMessage {
             org_name: &org.name,
             code,

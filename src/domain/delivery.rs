@@ -6,8 +6,9 @@
 //! late, and the code's lifetime starts only when a gateway accepted its message.
 //!
 //! Email goes over SMTP (lettre) when `PORTICO_SMTP_URL` is set, otherwise into `.eml` files
-//! under `<data dir>/mail/`. SMS go to a generic HTTP gateway when one is configured,
-//! otherwise into JSON files under `<data dir>/sms/`. Errors kept for admins are cut short and
+//! under `<data dir>/mail/`. An SMS goes to its organization's own HTTP gateway when the
+//! organization has one (set in the admin console), else to the platform's gateway when one is
+//! configured, otherwise into JSON files under `<data dir>/sms/`. Errors kept for admins are cut short and
 //! stripped of anything that looks like an address or a number.
 
 use std::{path::PathBuf, sync::Arc, time::Duration};
@@ -27,6 +28,7 @@ use crate::{
     storage::{
         limits, otp,
         outbox::{self, Message},
+        sms_gateways,
     },
 };
 
@@ -58,14 +60,84 @@ enum EmailTransport {
 }
 
 enum SmsTransport {
-    Gateway {
-        client: reqwest::Client,
-        gateway: SmsGateway,
-        bodies: Box<Handlebars<'static>>,
-    },
-    Files {
-        dir: PathBuf,
-    },
+    Gateway(Box<GatewayTransport>),
+    Files { dir: PathBuf },
+}
+
+/// An HTTP SMS gateway, ready to send: the platform's, or an organization's own.
+pub struct GatewayTransport {
+    client: reqwest::Client,
+    gateway: SmsGateway,
+    bodies: Handlebars<'static>,
+}
+
+impl GatewayTransport {
+    /// Prepares `gateway`; refuses a body template that does not compile or a method that is
+    /// not one of `POST`, `PUT` and `GET`.
+    pub fn new(gateway: &SmsGateway) -> Result<Self, AppError> {
+        if !["POST", "PUT", "GET"].contains(&gateway.method.to_uppercase().as_str()) {
+            return Err(AppError::Invalid {
+                field: Some("method"),
+                message: "The method must be POST, PUT or GET.".to_owned(),
+            });
+        }
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(gateway.timeout_secs.clamp(1, 120)))
+            .build()
+            .map_err(AppError::internal)?;
+        let mut bodies = Handlebars::new();
+        bodies.set_strict_mode(true);
+        bodies.register_escape_fn(handlebars::no_escape);
+        bodies.unregister_helper("log");
+        bodies.register_helper("json", Box::new(json_helper));
+        bodies.register_helper("form", Box::new(form_helper));
+        bodies
+            .register_template_string("body", &gateway.body_template)
+            .map_err(|error| AppError::Invalid {
+                field: Some("body_template"),
+                message: format!("The SMS gateway body template is broken: {error}"),
+            })?;
+        Ok(Self {
+            client,
+            gateway: gateway.clone(),
+            bodies,
+        })
+    }
+
+    /// Sends one SMS; the error is fit for the delivery log once redacted.
+    async fn send(&self, message: &Message) -> Result<(), String> {
+        let values = serde_json::json!({ "to": message.recipient, "body": message.body_text });
+        let body = self
+            .bodies
+            .render("body", &values)
+            .map_err(|error| format!("cannot render the gateway body: {error}"))?;
+        let gateway = &self.gateway;
+        let method = reqwest::Method::from_bytes(gateway.method.to_uppercase().as_bytes())
+            .map_err(|_| "the gateway method is not an HTTP method".to_owned())?;
+        let mut request = self
+            .client
+            .request(method, gateway.url.expose())
+            .header("content-type", &gateway.content_type)
+            .body(body);
+        for (name, value) in &gateway.headers {
+            request = request.header(name, value.expose());
+        }
+        let response = request.send().await.map_err(|error| {
+            if error.is_timeout() {
+                "the SMS gateway did not answer in time".to_owned()
+            } else if error.is_connect() {
+                "cannot connect to the SMS gateway".to_owned()
+            } else {
+                "the SMS gateway request failed".to_owned()
+            }
+        })?;
+        let status = response.status().as_u16();
+        if gateway.accepts(status) {
+            Ok(())
+        } else {
+            Err(format!("the SMS gateway answered {status}"))
+        }
+    }
 }
 
 impl Deliveries {
@@ -98,27 +170,15 @@ impl Deliveries {
         };
         let sms = match &config.sms_gateway {
             Some(gateway) => {
-                let client = reqwest::Client::builder()
-                    .timeout(Duration::from_secs(gateway.timeout_secs.clamp(1, 120)))
-                    .build()
-                    .map_err(AppError::internal)?;
-                let mut bodies = Handlebars::new();
-                bodies.set_strict_mode(true);
-                bodies.register_escape_fn(handlebars::no_escape);
-                bodies.register_helper("json", Box::new(json_helper));
-                bodies.register_helper("form", Box::new(form_helper));
-                bodies
-                    .register_template_string("body", &gateway.body_template)
-                    .map_err(|error| AppError::Invalid {
-                        field: Some("sms_gateway.body_template"),
-                        message: format!("The SMS gateway body template is broken: {error}"),
-                    })?;
+                let transport = GatewayTransport::new(gateway).map_err(|error| match error {
+                    AppError::Invalid { message, .. } => AppError::Invalid {
+                        field: Some("sms_gateway"),
+                        message,
+                    },
+                    other => other,
+                })?;
                 tracing::info!("SMS go out through the HTTP gateway");
-                SmsTransport::Gateway {
-                    client,
-                    gateway: gateway.clone(),
-                    bodies: Box::new(bodies),
-                }
+                SmsTransport::Gateway(Box::new(transport))
             }
             None => {
                 let dir = config.data_dir.join("sms");
@@ -135,7 +195,7 @@ impl Deliveries {
 
     /// Whether SMS leave through a real gateway (not the file outbox).
     pub fn has_sms_gateway(&self) -> bool {
-        matches!(self.sms, SmsTransport::Gateway { .. })
+        matches!(self.sms, SmsTransport::Gateway(_))
     }
 
     /// Wakes the worker: a message was queued.
@@ -205,7 +265,11 @@ async fn deliver(app: &App, message: Message) -> Result<(), AppError> {
 
     let sent = match message.channel.as_str() {
         "email" => send_email(&app.deliveries.email, &message).await,
-        "sms" => send_sms(&app.deliveries.sms, &message).await,
+        "sms" => match own_gateway(app, &message).await? {
+            Some(Ok(own)) => own.send(&message).await,
+            Some(Err(error)) => Err(format!("the organization's SMS gateway: {error}")),
+            None => send_sms(&app.deliveries.sms, &message).await,
+        },
         other => Err(format!("unknown channel {other}")),
     };
 
@@ -299,41 +363,23 @@ async fn send_sms(transport: &SmsTransport, message: &Message) -> Result<(), Str
             let body = serde_json::json!({ "to": message.recipient, "body": message.body_text });
             write_file(dir, &message.id, "json", body.to_string().as_bytes()).await
         }
-        SmsTransport::Gateway {
-            client,
-            gateway,
-            bodies,
-        } => {
-            let values = serde_json::json!({ "to": message.recipient, "body": message.body_text });
-            let body = bodies
-                .render("body", &values)
-                .map_err(|error| format!("cannot render the gateway body: {error}"))?;
-            let method = reqwest::Method::from_bytes(gateway.method.to_uppercase().as_bytes())
-                .map_err(|_| "the gateway method is not an HTTP method".to_owned())?;
-            let mut request = client
-                .request(method, gateway.url.expose())
-                .header("content-type", &gateway.content_type)
-                .body(body);
-            for (name, value) in &gateway.headers {
-                request = request.header(name, value.expose());
-            }
-            let response = request.send().await.map_err(|error| {
-                if error.is_timeout() {
-                    "the SMS gateway did not answer in time".to_owned()
-                } else if error.is_connect() {
-                    "cannot connect to the SMS gateway".to_owned()
-                } else {
-                    "the SMS gateway request failed".to_owned()
-                }
-            })?;
-            let status = response.status().as_u16();
-            if gateway.accepts(status) {
-                Ok(())
-            } else {
-                Err(format!("the SMS gateway answered {status}"))
-            }
-        }
+        SmsTransport::Gateway(gateway) => gateway.send(message).await,
     }
+}
+
+/// The organization's own SMS gateway for `message`, when it has one.
+async fn own_gateway(
+    app: &App,
+    message: &Message,
+) -> Result<Option<Result<GatewayTransport, String>>, AppError> {
+    let Some(org_id) = message.org_id.as_deref().and_then(Id::parse) else {
+        return Ok(None);
+    };
+    let stored = app
+        .db
+        .run(move |conn| sms_gateways::find(conn, &org_id))
+        .await?;
+    Ok(stored.map(|gateway| GatewayTransport::new(&gateway).map_err(|error| error.to_string())))
 }
 
 async fn write_file(

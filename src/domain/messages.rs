@@ -4,9 +4,18 @@
 //! Text parts are rendered without HTML escaping and HTML parts with it, both in strict mode,
 //! so a missing value is an error rather than a silent gap. Templates see only the values they
 //! are given; handlebars has no way to run code or read files from a template.
-//! Known limit: per-organization overrides with a preview come with the admin console (#4).
+//!
+//! An organization may word the messages of its portal ([`MessageKind`]) its own way in the
+//! admin console. Such a wording is written by a tenant, so it is checked before it is saved
+//! ([`check`]) and rendered in a sandbox: a fresh registry per part, holding no other template
+//! (so no partial can name one), with only the built-in helpers less `log` (which would write
+//! values such as the code to the server log). Partials and decorators are refused outright,
+//! since inline partials could include each other without end. A stored wording that still
+//! fails when sending falls back to the built-in one, so a contact always gets their code.
 
-use handlebars::Handlebars;
+use std::collections::HashMap;
+
+use handlebars::{Handlebars, Template};
 use rust_embed::RustEmbed;
 use serde::Serialize;
 
@@ -56,10 +65,190 @@ pub struct RequestMessage<'a> {
     pub link: &'a str,
 }
 
+/// The messages of a portal that its organization may word its own way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageKind {
+    LoginCode,
+    RequestReceived,
+    RequestReplied,
+}
+
+impl MessageKind {
+    /// Every kind, in the order the console lists them.
+    pub const ALL: [Self; 3] = [Self::LoginCode, Self::RequestReceived, Self::RequestReplied];
+
+    /// The template name, also the name in URLs and storage.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::LoginCode => "login_code",
+            Self::RequestReceived => "request_received",
+            Self::RequestReplied => "request_replied",
+        }
+    }
+
+    /// What an admin calls it.
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::LoginCode => "Login code",
+            Self::RequestReceived => "Request received",
+            Self::RequestReplied => "Request replied",
+        }
+    }
+
+    /// The kind named `name`, if any.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.name() == name)
+    }
+
+    /// Whether the message is also sent by SMS.
+    pub fn has_sms(self) -> bool {
+        matches!(self, Self::LoginCode)
+    }
+
+    /// The values a template of this kind may use, as the help text lists them.
+    pub fn variables(self) -> &'static [&'static str] {
+        match self {
+            Self::LoginCode => &["org_name", "code", "minutes", "portal_link"],
+            Self::RequestReceived | Self::RequestReplied => &[
+                "org_name",
+                "contact_name",
+                "number",
+                "subject",
+                "reply",
+                "link",
+            ],
+        }
+    }
+
+    /// Made-up values for previews and checks, in the organization's name.
+    pub fn sample(self, org_name: &str, portal_link: &str) -> serde_json::Value {
+        let value = match self {
+            Self::LoginCode => serde_json::to_value(CodeMessage {
+                org_name,
+                code: "123456",
+                minutes: 5,
+                portal_link,
+            }),
+            Self::RequestReceived | Self::RequestReplied => serde_json::to_value(RequestMessage {
+                org_name,
+                contact_name: "Dana Sample",
+                number: 42,
+                subject: "The printer on the second floor is jammed",
+                reply: if self == Self::RequestReplied {
+                    "We sent a technician; please tell us if it happens again."
+                } else {
+                    ""
+                },
+                link: portal_link,
+            }),
+        };
+        value.unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// The source of each part of one message: subject, plain text, HTML and SMS text (empty for
+/// a message sent by email only).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct MessageParts {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+    pub sms: String,
+}
+
+/// Longest source of one part, in characters.
+pub const PART_MAX_CHARS: usize = 20_000;
+
+/// Why a part of a wording cannot be used, by part (`subject`, `text`, `html`, `sms`).
+pub type PartErrors = Vec<(&'static str, String)>;
+
+/// Checks an organization's wording of `kind`: every part must be present, free of partials
+/// and decorators, valid handlebars, and render in strict mode with `sample` values. Each error
+/// names the line of the part and the reason.
+pub fn check(kind: MessageKind, parts: &MessageParts, sample: &serde_json::Value) -> PartErrors {
+    let mut errors = Vec::new();
+    for (part, source) in part_sources(kind, parts) {
+        if let Err(error) = check_part(part, source, sample) {
+            errors.push((part, error));
+        }
+    }
+    errors
+}
+
+fn part_sources(kind: MessageKind, parts: &MessageParts) -> Vec<(&'static str, &str)> {
+    let mut sources = vec![
+        ("subject", parts.subject.as_str()),
+        ("text", parts.text.as_str()),
+        ("html", parts.html.as_str()),
+    ];
+    if kind.has_sms() {
+        sources.push(("sms", parts.sms.as_str()));
+    }
+    sources
+}
+
+fn check_part(part: &str, source: &str, sample: &serde_json::Value) -> Result<(), String> {
+    if source.trim().is_empty() {
+        return Err("This part cannot be empty.".to_owned());
+    }
+    if source.chars().count() > PART_MAX_CHARS {
+        return Err(format!("At most {PART_MAX_CHARS} characters."));
+    }
+    if let Some(line) = partial_or_decorator(source) {
+        return Err(format!(
+            "Line {line}: partials and decorators ({{{{> …}}}}, {{{{#> …}}}}, {{{{* …}}}}) are not \
+             available in messages."
+        ));
+    }
+    if let Err(error) = Template::compile(source) {
+        let line = error.pos().map_or(1, |(line, _)| line);
+        return Err(format!("Line {line}: {}.", error.reason()));
+    }
+    match sandbox(part == "html").render_template(source, sample) {
+        Ok(_) => Ok(()),
+        Err(error) => {
+            let line = error.line_no.unwrap_or(1);
+            Err(format!("Line {line}: {}.", error.reason()))
+        }
+    }
+}
+
+/// The line of the first partial (`{{> x}}`, `{{#> x}}`) or decorator (`{{* x}}`,
+/// `{{#* x}}`) in `source`, if it has one.
+fn partial_or_decorator(source: &str) -> Option<usize> {
+    let mut from = 0;
+    while let Some(at) = source[from..].find("{{") {
+        let start = from + at;
+        let rest = source[start + 2..]
+            .trim_start_matches(['{', '~', '&'])
+            .trim_start();
+        let rest = rest.strip_prefix('#').unwrap_or(rest).trim_start();
+        if rest.starts_with('>') || rest.starts_with('*') {
+            return Some(source[..start].matches('\n').count() + 1);
+        }
+        from = start + 2;
+    }
+    None
+}
+
+/// A registry for one tenant-written part: strict, no template to include, no `log` helper;
+/// HTML-escaping for HTML parts only.
+fn sandbox(html: bool) -> Handlebars<'static> {
+    let mut registry = Handlebars::new();
+    registry.set_strict_mode(true);
+    registry.unregister_helper("log");
+    if !html {
+        registry.register_escape_fn(handlebars::no_escape);
+    }
+    registry
+}
+
 /// The message templates.
 pub struct Messages {
     text: Handlebars<'static>,
     html: Handlebars<'static>,
+    /// The built-in sources by template name (such as `login_code.text`), for the console.
+    sources: HashMap<String, String>,
 }
 
 impl Messages {
@@ -70,6 +259,7 @@ impl Messages {
         text.register_escape_fn(handlebars::no_escape);
         let mut html = Handlebars::new();
         html.set_strict_mode(true);
+        let mut sources = HashMap::new();
         for path in MessageTemplates::iter() {
             let Some(file) = MessageTemplates::get(&path) else {
                 continue;
@@ -82,11 +272,55 @@ impl Messages {
             } else {
                 &mut text
             };
+            let source = source.trim_end_matches('\n');
             registry
-                .register_template_string(name, source.trim_end_matches('\n'))
+                .register_template_string(name, source)
                 .map_err(|error| AppError::internal(format!("message template {name}: {error}")))?;
+            sources.insert(name.to_owned(), source.to_owned());
         }
-        Ok(Self { text, html })
+        Ok(Self {
+            text,
+            html,
+            sources,
+        })
+    }
+
+    /// The built-in wording of `kind`, as an admin starts from.
+    pub fn defaults(&self, kind: MessageKind) -> MessageParts {
+        let source = |part: &str| {
+            self.sources
+                .get(&format!("{}.{part}", kind.name()))
+                .cloned()
+                .unwrap_or_default()
+        };
+        MessageParts {
+            subject: source("subject"),
+            text: source("text"),
+            html: source("html"),
+            sms: source("sms"),
+        }
+    }
+
+    /// Renders `kind` with the organization's own wording when it has one, else the built-in
+    /// one. A wording that fails (it was checked when saved, so this should not happen) gives
+    /// way to the built-in one, with a warning in the log.
+    pub fn render_for(
+        &self,
+        kind: MessageKind,
+        custom: Option<&MessageParts>,
+        values: &impl Serialize,
+    ) -> Result<Rendered, AppError> {
+        if let Some(parts) = custom {
+            match render_parts(kind, parts, values) {
+                Ok(rendered) => return Ok(rendered),
+                Err(reason) => tracing::warn!(
+                    message.kind = kind.name(),
+                    error = %reason,
+                    "an organization's message template failed; the built-in one is used"
+                ),
+            }
+        }
+        self.render(kind.name(), values)
     }
 
     /// Renders the message `name` (such as `login_code`) for every channel; a message with no
@@ -108,6 +342,32 @@ impl Messages {
             },
         })
     }
+}
+
+/// Renders an organization's wording of `kind` in the sandbox.
+pub fn render_parts(
+    kind: MessageKind,
+    parts: &MessageParts,
+    values: &impl Serialize,
+) -> Result<Rendered, String> {
+    let part = |source: &str, html: bool| {
+        if partial_or_decorator(source).is_some() {
+            return Err("partials and decorators are not available".to_owned());
+        }
+        sandbox(html)
+            .render_template(source, values)
+            .map_err(|error| error.to_string())
+    };
+    Ok(Rendered {
+        subject: part(&parts.subject, false)?.trim().to_owned(),
+        text: part(&parts.text, false)?,
+        html: part(&parts.html, true)?,
+        sms: if kind.has_sms() {
+            part(&parts.sms, false)?.trim().to_owned()
+        } else {
+            String::new()
+        },
+    })
 }
 
 #[cfg(test)]
@@ -137,5 +397,74 @@ mod tests {
         );
         assert!(rendered.html.contains("Globex &lt;Freight&gt;"));
         assert!(rendered.html.contains("123456"));
+    }
+}
+
+#[cfg(test)]
+mod sandbox_tests {
+    use super::*;
+
+    fn wording(text: &str) -> MessageParts {
+        MessageParts {
+            subject: "Your {{org_name}} code".to_owned(),
+            text: text.to_owned(),
+            html: "<p>{{code}}</p>".to_owned(),
+            sms: "{{code}}".to_owned(),
+        }
+    }
+
+    fn errors(text: &str) -> PartErrors {
+        let sample = MessageKind::LoginCode.sample("Globex", "http://127.0.0.1/portal/globex/");
+        check(MessageKind::LoginCode, &wording(text), &sample)
+    }
+
+    #[test]
+    fn a_good_wording_passes_and_renders() {
+        assert!(errors("Code {{code}}, {{minutes}} minutes").is_empty());
+        let sample = MessageKind::LoginCode.sample("Globex <B>", "http://x/");
+        let rendered = render_parts(MessageKind::LoginCode, &wording("{{code}}"), &sample).unwrap();
+        assert_eq!(rendered.subject, "Your Globex <B> code");
+        assert_eq!(rendered.text, "123456");
+        assert_eq!(rendered.sms, "123456");
+    }
+
+    #[test]
+    fn syntax_errors_and_unknown_values_are_refused_with_their_line() {
+        let broken = errors("Hello\nthere {{#if code}}\nno end");
+        assert_eq!(broken[0].0, "text");
+        assert!(broken[0].1.starts_with("Line "), "{}", broken[0].1);
+        let unknown = errors("Hello\n\n{{password}}");
+        assert!(unknown[0].1.starts_with("Line 3:"), "{}", unknown[0].1);
+        assert!(unknown[0].1.contains("password"), "{}", unknown[0].1);
+        assert!(errors(" ")[0].1.contains("empty"));
+    }
+
+    #[test]
+    fn partials_decorators_and_lookups_do_nothing_harmful() {
+        for source in [
+            "{{> login_code.text}}",
+            "one\n{{#> layout}}x{{/layout}}",
+            "{{~> /etc/passwd}}",
+            "{{#*inline \"a\"}}{{> a}}{{/inline}}{{> a}}",
+            "{{* decorator}}",
+        ] {
+            let found = errors(source);
+            assert_eq!(found.len(), 1, "{source}");
+            assert!(found[0].1.contains("partials"), "{source}: {}", found[0].1);
+        }
+        assert!(errors("{{partial}}")[0].1.contains("partial"));
+        assert!(!errors("{{log code}}").is_empty(), "no log helper");
+        let sample = MessageKind::LoginCode.sample("Globex", "http://x/");
+        let escape = wording("[{{lookup this \"../../etc/passwd\"}}{{lookup @root \"..\"}}]");
+        if let Ok(rendered) = render_parts(MessageKind::LoginCode, &escape, &sample) {
+            assert_eq!(rendered.text, "[]", "a lookup reads nothing but the values");
+        }
+        let looked = render_parts(
+            MessageKind::LoginCode,
+            &wording("[{{lookup this \"org_name\"}}]"),
+            &sample,
+        )
+        .unwrap();
+        assert_eq!(looked.text, "[Globex]");
     }
 }

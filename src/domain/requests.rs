@@ -31,6 +31,7 @@ use super::{
     audit::{Actor, AuditEvent},
     contact::{Contact, ContactId},
     ids::Id,
+    messages::MessageKind,
     org::{LoginPolicy, OrgId},
     session::ClientInfo,
 };
@@ -469,15 +470,20 @@ pub async fn notify_contact(
     notice: Notice,
 ) -> Result<(), AppError> {
     let (org_id, contact_id) = (*org_id, request.contact_id);
+    let kind = match &notice {
+        Notice::Received => MessageKind::RequestReceived,
+        Notice::StaffReplied { .. } => MessageKind::RequestReplied,
+    };
     let found = app
         .db
         .run(move |conn| {
             let org = crate::storage::orgs::find(conn, &org_id)?;
             let contact = crate::storage::accounts::find_contact(conn, &org_id, &contact_id)?;
-            Ok(org.zip(contact))
+            let wording = crate::storage::message_templates::find(conn, &org_id, kind.name())?;
+            Ok(org.zip(contact).map(|found| (found, wording)))
         })
         .await?;
-    let Some((org, contact)) = found else {
+    let Some(((org, contact), wording)) = found else {
         return Ok(());
     };
     let Some(email) = contact.email.clone() else {
@@ -487,12 +493,13 @@ pub async fn notify_contact(
         "{}/portal/{}/requests/{}",
         app.config.public_url, org.slug, request.number
     );
-    let (template, reply) = match &notice {
-        Notice::Received => ("request_received", ""),
-        Notice::StaffReplied { reply } => ("request_replied", reply.as_str()),
+    let reply = match &notice {
+        Notice::Received => "",
+        Notice::StaffReplied { reply } => reply.as_str(),
     };
-    let rendered = app.messages.render(
-        template,
+    let rendered = app.messages.render_for(
+        kind,
+        wording.as_ref(),
         &crate::domain::messages::RequestMessage {
             org_name: &org.name,
             contact_name: &contact.name,

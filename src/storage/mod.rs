@@ -17,6 +17,7 @@ pub mod audit_log;
 pub mod content;
 pub mod directory;
 pub mod limits;
+pub mod message_templates;
 pub mod orgs;
 pub mod otp;
 pub mod outbox;
@@ -25,6 +26,7 @@ pub mod profile;
 pub mod requests;
 pub mod schema;
 pub mod sessions;
+pub mod sms_gateways;
 pub mod solutions;
 
 use std::{path::PathBuf, time::Duration};

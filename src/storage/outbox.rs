@@ -46,11 +46,23 @@ pub struct Message {
 pub struct Delivery {
     pub id: String,
     pub channel: String,
+    /// Where it goes, in full: mask it before showing it to anyone.
+    pub recipient: String,
     pub state: String,
     pub attempts: i32,
     pub last_error: Option<String>,
     pub created_at: NaiveDateTime,
+    pub next_attempt_at: NaiveDateTime,
     pub sent_at: Option<NaiveDateTime>,
+}
+
+/// Which deliveries a page of the delivery log shows.
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryFilter {
+    /// `pending`, `sending`, `sent`, `dropped` or `failed`.
+    pub state: Option<String>,
+    /// `email` or `sms`.
+    pub channel: Option<String>,
 }
 
 /// Queues a message for the worker; returns its id.
@@ -198,6 +210,37 @@ pub fn deliveries(
         .limit(limit)
         .select(Delivery::as_select())
         .load(conn)?)
+}
+
+/// One page of the organization's deliveries matching `filter`, newest first, and how many
+/// match in all.
+pub fn page(
+    conn: &mut DbConnection,
+    org_id: &OrgId,
+    filter: &DeliveryFilter,
+    offset: i64,
+    limit: i64,
+) -> Result<(Vec<Delivery>, i64), AppError> {
+    let query = || {
+        let mut query = outbox::table
+            .filter(outbox::org_id.eq(org_id.to_string()))
+            .into_boxed();
+        if let Some(state) = &filter.state {
+            query = query.filter(outbox::state.eq(state.clone()));
+        }
+        if let Some(channel) = &filter.channel {
+            query = query.filter(outbox::channel.eq(channel.clone()));
+        }
+        query
+    };
+    let total = query().count().get_result(conn)?;
+    let deliveries = query()
+        .order((outbox::created_at.desc(), outbox::id.desc()))
+        .offset(offset)
+        .limit(limit)
+        .select(Delivery::as_select())
+        .load(conn)?;
+    Ok((deliveries, total))
 }
 
 /// How many messages wait to be delivered (pending or being sent).

@@ -264,6 +264,32 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    message_templates (org_id, message) {
+        org_id -> Text,
+        message -> Text,
+        subject -> Text,
+        body_text -> Text,
+        body_html -> Text,
+        sms -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    sms_gateways (org_id) {
+        org_id -> Text,
+        url -> Text,
+        method -> Text,
+        headers -> Text,
+        body_template -> Text,
+        content_type -> Text,
+        accept_statuses -> Text,
+        timeout_secs -> Integer,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(login_policies -> organizations (org_id));
 diesel::joinable!(org_admins -> organizations (org_id));
 diesel::joinable!(org_admins -> admins (admin_id));
@@ -287,4 +313,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     common_code_logins,
     outbox,
     request_attachments,
+    message_templates,
+    sms_gateways,
 );

@@ -11,17 +11,20 @@
 //! Each page group has its own file: [`login`], [`orgs`] (the list, "New portal" and Customer
 //! Portal Settings), [`policy`] (Self-Service Portal Settings), [`contacts`], [`requests`] (the
 //! request queue and each request's thread), [`categories`] (service categories),
-//! [`solutions`] (the knowledge base) and [`audit`].
-//! Known limits: message templates, the SMS gateway and the deliveries page wait for the
-//! outbox of issue #3; draft portals cannot be previewed by their admins yet.
+//! [`solutions`] (the knowledge base), [`messages`] (message templates), [`sms_gateway`],
+//! [`deliveries`] and [`audit`].
+//! Known limit: draft portals cannot be previewed by their admins yet.
 
 pub mod audit;
 pub mod categories;
 pub mod contacts;
+pub mod deliveries;
 pub mod login;
+pub mod messages;
 pub mod orgs;
 pub mod policy;
 pub mod requests;
+pub mod sms_gateway;
 pub mod solutions;
 
 use std::collections::HashMap;
@@ -59,6 +62,9 @@ pub fn routes(route: Route) -> Route {
     let route = requests::routes(route);
     let route = categories::routes(route);
     let route = solutions::routes(route);
+    let route = deliveries::routes(route);
+    let route = messages::routes(route);
+    let route = sms_gateway::routes(route);
     audit::routes(route)
 }
 
@@ -211,6 +217,11 @@ fn notice_text(code: &str) -> Option<&'static str> {
         "status" => Some("The request's status is saved."),
         "category" => Some("The service category is saved."),
         "solution" => Some("The solution is saved."),
+        "reset" => Some("The built-in wording applies again."),
+        "gateway_removed" => {
+            Some("The organization's SMS go through the platform's gateway again.")
+        }
+        "test_sent" => Some("The test SMS is queued: see Deliveries for what became of it."),
         _ => None,
     }
 }

@@ -42,11 +42,18 @@ pub fn routes(route: Route) -> Route {
     )
 }
 
-/// Whether an SMS gateway can carry this organization's codes. The file outbox of a server
-/// without a gateway does not count: it reaches nobody's phone.
-fn sms_gateway_configured(app: &App, _org: &Organization) -> bool {
-    // TODO(#4): an organization's own SMS gateway, once the console can configure one.
-    app.deliveries.has_sms_gateway()
+/// Whether an SMS gateway can carry this organization's codes: its own, or the platform's.
+/// The file outbox of a server without a gateway does not count: it reaches nobody's phone.
+async fn sms_gateway_configured(app: &App, org: &Organization) -> Result<bool, crate::AppError> {
+    if app.deliveries.has_sms_gateway() {
+        return Ok(true);
+    }
+    let org_id = org.id;
+    let own = app
+        .db
+        .run(move |conn| crate::storage::sms_gateways::find(conn, &org_id))
+        .await?;
+    Ok(own.is_some())
 }
 
 /// A whole-number setting of the form.
@@ -548,7 +555,8 @@ async fn save(
             return refuse(&session, outcome, StatusCode::UNPROCESSABLE_ENTITY);
         }
     };
-    if let Err(error) = policy_change::check_feasible(&new, sms_gateway_configured(app, &org)) {
+    let gateway = sms_gateway_configured(app, &org).await?;
+    if let Err(error) = policy_change::check_feasible(&new, gateway) {
         let crate::AppError::Invalid { field, message } = error else {
             return Err(error.into());
         };

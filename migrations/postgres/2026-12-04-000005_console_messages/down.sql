@@ -1,0 +1,2 @@
+DROP TABLE sms_gateways;
+DROP TABLE message_templates;
