@@ -14,8 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{
-    Chrome, FieldErrors, Pager, admin_event, managed_org, orgs::read_upload, paging, render,
-    signed_in, to_login,
+    Chrome, FieldErrors, Pager, admin_event, open_org, orgs::read_upload, paging, render, to_login,
 };
 use crate::{
     App, AppError,
@@ -92,18 +91,6 @@ pub struct ListQuery {
     page: Option<u32>,
 }
 
-async fn open(
-    app: &App,
-    jar: &CookieJar,
-    slug: &str,
-) -> Result<Option<(AdminSession, Organization)>, AppError> {
-    let Some(session) = signed_in(app, jar).await? else {
-        return Ok(None);
-    };
-    let org = managed_org(app, &session, slug).await?;
-    Ok(Some((session, org)))
-}
-
 #[handler]
 async fn list(
     Path(slug): Path<String>,
@@ -111,7 +98,7 @@ async fn list(
     jar: &CookieJar,
     Query(query): Query<ListQuery>,
 ) -> poem::Result<Response> {
-    let Some((session, org)) = open(app, jar, &slug).await? else {
+    let Some((session, org)) = open_org(app, jar, &slug).await? else {
         return Ok(to_login());
     };
     let q: String = query.q.trim().chars().take(100).collect();
@@ -212,7 +199,7 @@ async fn new_page(
     Data(app): Data<&Arc<App>>,
     jar: &CookieJar,
 ) -> poem::Result<Response> {
-    let Some((session, org)) = open(app, jar, &slug).await? else {
+    let Some((session, org)) = open_org(app, jar, &slug).await? else {
         return Ok(to_login());
     };
     let page = ContactPage {
@@ -278,7 +265,7 @@ async fn add(
     req: &Request,
     Form(form): Form<DetailsForm>,
 ) -> poem::Result<Response> {
-    let Some((session, org)) = open(app, jar, &slug).await? else {
+    let Some((session, org)) = open_org(app, jar, &slug).await? else {
         return Ok(to_login());
     };
     csrf::verify(app, jar, &form.csrf)?;
@@ -333,7 +320,7 @@ async fn show(
     jar: &CookieJar,
     Query(query): Query<NoticeQuery>,
 ) -> poem::Result<Response> {
-    let Some((session, org)) = open(app, jar, &slug).await? else {
+    let Some((session, org)) = open_org(app, jar, &slug).await? else {
         return Ok(to_login());
     };
     let entry = find_entry(app, &org, &id).await?;
@@ -356,7 +343,7 @@ async fn edit(
     req: &Request,
     Form(form): Form<DetailsForm>,
 ) -> poem::Result<Response> {
-    let Some((session, org)) = open(app, jar, &slug).await? else {
+    let Some((session, org)) = open_org(app, jar, &slug).await? else {
         return Ok(to_login());
     };
     csrf::verify(app, jar, &form.csrf)?;
@@ -423,7 +410,7 @@ async fn act(
     req: &Request,
     Form(form): Form<ActionForm>,
 ) -> poem::Result<Response> {
-    let Some((session, org)) = open(app, jar, &slug).await? else {
+    let Some((session, org)) = open_org(app, jar, &slug).await? else {
         return Ok(to_login());
     };
     csrf::verify(app, jar, &form.csrf)?;
@@ -534,7 +521,7 @@ async fn import_page(
     Data(app): Data<&Arc<App>>,
     jar: &CookieJar,
 ) -> poem::Result<Response> {
-    let Some((session, org)) = open(app, jar, &slug).await? else {
+    let Some((session, org)) = open_org(app, jar, &slug).await? else {
         return Ok(to_login());
     };
     render_import(app, jar, &session, &org, None, Vec::new(), false)
@@ -548,7 +535,7 @@ async fn import(
     req: &Request,
     mut multipart: Multipart,
 ) -> poem::Result<Response> {
-    let Some((session, org)) = open(app, jar, &slug).await? else {
+    let Some((session, org)) = open_org(app, jar, &slug).await? else {
         return Ok(to_login());
     };
     let (token, bytes) = read_upload(&mut multipart, "file").await?;

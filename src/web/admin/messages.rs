@@ -169,10 +169,9 @@ async fn open(
     slug: &str,
     message: &str,
 ) -> Result<Option<(AdminSession, Organization, MessageKind)>, AppError> {
-    let Some(session) = signed_in(app, jar).await? else {
+    let Some((session, org)) = super::open_org(app, jar, slug).await? else {
         return Ok(None);
     };
-    let org = managed_org(app, &session, slug).await?;
     let kind = MessageKind::parse(message).ok_or(AppError::NotFound)?;
     Ok(Some((session, org, kind)))
 }

@@ -23,7 +23,7 @@ use poem::{
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{Chrome, FieldErrors, admin_event, managed_org, render, signed_in, to_login};
+use super::{Chrome, FieldErrors, admin_event, render, to_login};
 use crate::{
     App, AppError,
     config::SmsGateway,
@@ -148,10 +148,9 @@ async fn open(
     jar: &CookieJar,
     slug: &str,
 ) -> Result<Option<(AdminSession, Organization, Option<SmsGateway>)>, AppError> {
-    let Some(session) = signed_in(app, jar).await? else {
+    let Some((session, org)) = super::open_org(app, jar, slug).await? else {
         return Ok(None);
     };
-    let org = managed_org(app, &session, slug).await?;
     let org_id = org.id;
     let stored = app
         .db
