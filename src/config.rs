@@ -46,6 +46,10 @@ pub struct Config {
     /// Addresses of load balancers and proxies whose `X-Forwarded-For` header is believed.
     /// Requests from any other address are taken to come from that address itself.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Hosts (`name` or `name:port`, lowercase) that organizations' own SMS gateways may call.
+    /// Empty, the default: organizations send through the platform's gateway only, so no
+    /// organization admin can make the server call into its own network.
+    pub org_sms_gateway_hosts: Vec<String>,
 }
 
 /// Limits that hold for every organization, beside the ones each login policy sets.
@@ -175,6 +179,7 @@ struct FileConfig {
     phone_region: Option<String>,
     limits: Option<PlatformLimits>,
     trusted_proxies: Option<Vec<String>>,
+    org_sms_gateway_hosts: Option<Vec<String>>,
 }
 
 /// Settings given on the command line, which win over everything else.
@@ -253,13 +258,17 @@ impl Config {
             .unwrap_or_else(|| "Portico <portico@localhost>".to_owned());
         let sms_gateway = sms_gateway_from_env(env)?.or(file.sms_gateway);
         let proxies = match env.get("PORTICO_TRUSTED_PROXIES") {
-            Some(text) => text
-                .split(',')
-                .map(|p| p.trim().to_owned())
-                .filter(|p| !p.is_empty())
-                .collect(),
+            Some(text) => comma_list(text),
             None => file.trusted_proxies.unwrap_or_default(),
         };
+        let org_sms_gateway_hosts = match env.get("PORTICO_ORG_SMS_GATEWAY_HOSTS") {
+            Some(text) => comma_list(text),
+            None => file.org_sms_gateway_hosts.unwrap_or_default(),
+        }
+        .iter()
+        .map(|host| host.trim().trim_end_matches('.').to_ascii_lowercase())
+        .filter(|host| !host.is_empty())
+        .collect();
         let trusted_proxies = proxies
             .iter()
             .map(|text| {
@@ -286,13 +295,40 @@ impl Config {
             phone_region,
             limits: file.limits.unwrap_or_default(),
             trusted_proxies,
+            org_sms_gateway_hosts,
         })
+    }
+
+    /// Whether an organization's own SMS gateway may call `url`: its host, or its host and
+    /// port, must be on [`Config::org_sms_gateway_hosts`].
+    pub fn allows_org_gateway(&self, url: &str) -> bool {
+        let Ok(parsed) = reqwest::Url::parse(url) else {
+            return false;
+        };
+        let Some(host) = parsed.host_str() else {
+            return false;
+        };
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        let with_port = parsed
+            .port_or_known_default()
+            .map(|port| format!("{host}:{port}"));
+        self.org_sms_gateway_hosts
+            .iter()
+            .any(|allowed| *allowed == host || Some(allowed) == with_port.as_ref())
     }
 
     /// Whether people reach Portico over https, which makes cookies `Secure` and `__Host-`.
     pub fn is_https(&self) -> bool {
         self.public_url.starts_with("https://")
     }
+}
+
+/// The items of a comma-separated setting, trimmed, without empty ones.
+fn comma_list(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(|item| item.trim().to_owned())
+        .filter(|item| !item.is_empty())
+        .collect()
 }
 
 /// The SMS gateway from `PORTICO_SMS_GATEWAY_*` variables, when a URL is set.
@@ -423,5 +459,23 @@ mod tests {
             ..Overrides::default()
         };
         assert!(Config::from_sources(&overrides, &env(&[])).is_err());
+    }
+
+    #[test]
+    fn organization_gateways_reach_only_listed_hosts() {
+        let closed = Config::from_sources(&Overrides::default(), &env(&[])).unwrap();
+        assert!(!closed.allows_org_gateway("https://sms.example/send"));
+        let vars = env(&[(
+            "PORTICO_ORG_SMS_GATEWAY_HOSTS",
+            "SMS.example, 127.0.0.1:9700,",
+        )]);
+        let open = Config::from_sources(&Overrides::default(), &vars).unwrap();
+        assert!(open.allows_org_gateway("https://sms.example/send"));
+        assert!(open.allows_org_gateway("http://sms.example:8080/send"));
+        assert!(open.allows_org_gateway("http://127.0.0.1:9700/sms"));
+        assert!(!open.allows_org_gateway("http://127.0.0.1:5432/"));
+        assert!(!open.allows_org_gateway("http://sms.example.evil.test/"));
+        assert!(!open.allows_org_gateway("http://user@169.254.169.254/"));
+        assert!(!open.allows_org_gateway("not a url"));
     }
 }

@@ -23,6 +23,7 @@ both_backends!(
     a_custom_login_code_subject_is_sent_until_reset,
     broken_or_unsafe_templates_are_refused_with_their_line,
     an_organizations_own_sms_gateway_carries_its_test_and_code_sms,
+    a_stored_gateway_the_platform_no_longer_allows_is_never_called,
 );
 
 const GLOBEX_LOGIN_CODE: &str = "/admin/orgs/globex/messages/login_code";
@@ -293,7 +294,15 @@ async fn an_organizations_own_sms_gateway_carries_its_test_and_code_sms(backend:
         SmsReceiver::start(Mode::Accept).await,
         SmsReceiver::start(Mode::Accept).await,
     );
-    let Some(app) = wired(backend, &smtp, &platform).await else {
+    let (mail_url, platform_gateway) = (smtp.url(), platform.gateway());
+    let allowed = format!("127.0.0.1:{}", own.port);
+    let Some(app) = TestApp::demo_with(backend, move |config| {
+        config.smtp_url = Some(mail_url.into());
+        config.sms_gateway = Some(platform_gateway);
+        config.org_sms_gateway_hosts = vec![allowed];
+    })
+    .await
+    else {
         return;
     };
     let path = "/admin/orgs/initech/sms-gateway";
@@ -302,6 +311,25 @@ async fn an_organizations_own_sms_gateway_carries_its_test_and_code_sms(backend:
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains("platform gateway"));
     let url = format!("http://127.0.0.1:{}/sms", own.port);
+    let submit = |fields: Vec<(String, String)>| save_gateway(&initech, path, fields);
+
+    // The server's own network is out of reach unless the platform lists the host.
+    for inside in ["http://127.0.0.1:5432/", "http://169.254.169.254/latest"] {
+        let fields = vec![
+            ("action".to_owned(), "save".to_owned()),
+            ("url".to_owned(), inside.to_owned()),
+            ("method".to_owned(), "POST".to_owned()),
+            ("headers".to_owned(), String::new()),
+            ("body_template".to_owned(), "{{json body}}".to_owned()),
+            ("content_type".to_owned(), "application/json".to_owned()),
+            ("accept_statuses".to_owned(), "200-299".to_owned()),
+            ("timeout_secs".to_owned(), "5".to_owned()),
+        ];
+        let refused = submit(fields).await;
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(refused.body.contains("url-error"));
+        assert!(refused.body.contains("allows these gateway hosts only"));
+    }
     let body = "{\"to\": {{json to}}, \"body\": {{json body}}}";
     let gateway = |headers: &str, timeout: &str| {
         vec![
@@ -315,7 +343,6 @@ async fn an_organizations_own_sms_gateway_carries_its_test_and_code_sms(backend:
             ("timeout_secs".to_owned(), timeout.to_owned()),
         ]
     };
-    let submit = |fields: Vec<(String, String)>| save_gateway(&initech, path, fields);
 
     let broken = submit(gateway("Authorization Bearer x", "0")).await;
     assert_eq!(broken.status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -364,4 +391,50 @@ async fn an_organizations_own_sms_gateway_carries_its_test_and_code_sms(backend:
         .await;
     let sms = platform.wait_for("+15550100098", 1).await;
     assert_eq!(sms.authorization, "Bearer test-gateway-token");
+}
+
+/// A gateway saved while its host was allowed, and no longer allowed now (the list is empty):
+/// the code SMS is not sent to it, nor through the platform's gateway, and the delivery log
+/// says why.
+async fn a_stored_gateway_the_platform_no_longer_allows_is_never_called(backend: Backend) {
+    let (smtp, platform, own) = (
+        SmtpReceiver::start().await,
+        SmsReceiver::start(Mode::Accept).await,
+        SmsReceiver::start(Mode::Accept).await,
+    );
+    let Some(app) = wired(backend, &smtp, &platform).await else {
+        return;
+    };
+    let gateway = own.gateway();
+    app.app
+        .db
+        .run(move |conn| {
+            let org = portico::storage::orgs::find_by_slug(conn, "initech")?.unwrap();
+            let now = chrono::Utc::now().naive_utc();
+            portico::storage::sms_gateways::save(conn, &org.id, &gateway, now)
+        })
+        .await
+        .unwrap();
+
+    let page = app.browser().request_code("initech", "+15550100003").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let mut failed = None;
+    for _ in 0..200 {
+        let deliveries = app.deliveries("initech").await;
+        failed = deliveries.into_iter().find(|d| d.last_error.is_some());
+        if failed.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let failed = failed.expect("the code SMS was tried");
+    assert_ne!(failed.state, "sent");
+    assert!(
+        failed
+            .last_error
+            .unwrap()
+            .contains("not on the platform's list")
+    );
+    assert_eq!(own.calls(), 0, "the unlisted gateway was never called");
+    assert_eq!(platform.calls(), 0, "nor did the platform's carry it");
 }

@@ -379,7 +379,15 @@ async fn own_gateway(
         .db
         .run(move |conn| sms_gateways::find(conn, &org_id))
         .await?;
-    Ok(stored.map(|gateway| GatewayTransport::new(&gateway).map_err(|error| error.to_string())))
+    Ok(stored.map(|gateway| {
+        if !app.config.allows_org_gateway(gateway.url.expose()) {
+            return Err(
+                "the gateway's host is not on the platform's list of organization gateway hosts"
+                    .to_owned(),
+            );
+        }
+        GatewayTransport::new(&gateway).map_err(|error| error.to_string())
+    }))
 }
 
 async fn write_file(

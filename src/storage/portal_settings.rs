@@ -1,7 +1,7 @@
 //! Customer Portal Settings: an organization's name, status, branding, host names and logo.
 //!
-//! The host names and the logo live in columns the rest of Portico does not read yet; the
-//! logo is kept as base64 text (both backends share `TEXT`) with its media type.
+//! Host names are kept as one newline-separated text column; the logo as base64 text (both
+//! backends share `TEXT`) with its media type.
 
 use base64::{Engine, engine::general_purpose::STANDARD};
 use chrono::Utc;
@@ -69,6 +69,14 @@ pub fn save(
         ))
         .execute(conn)?;
     Ok(())
+}
+
+/// Every organization that maps host names, as its slug and its newline-separated names.
+pub fn mapped_hosts(conn: &mut DbConnection) -> Result<Vec<(String, String)>, AppError> {
+    Ok(organizations::table
+        .filter(organizations::host_names.ne(""))
+        .select((organizations::slug, organizations::host_names))
+        .load(conn)?)
 }
 
 /// The first of `hosts` that another organization already maps, if any.

@@ -4,7 +4,8 @@
 //! Middleware, outermost first: the request log (one line per request with its id, method,
 //! path, status and time; never a query string, body, cookie or address), the client's
 //! address (believing `X-Forwarded-For` only from trusted proxies), security headers, the
-//! error page, the body size limit and the cookie jar. Handlers parse input, call the domain and
+//! error page, the body size limit, the mapping of organizations' own host names to their
+//! portals, and the cookie jar. Handlers parse input, call the domain and
 //! render a page; they hold no SQL.
 
 pub mod admin;
@@ -15,6 +16,7 @@ pub mod cookies;
 pub mod csrf;
 pub mod errors;
 pub mod health;
+pub mod hosts;
 pub mod pages;
 pub mod portal;
 pub mod profile;
@@ -42,6 +44,9 @@ pub fn routes(app: Arc<App>) -> impl Endpoint {
     let max_body = app.config.max_body_bytes;
     let https = app.config.is_https();
     let proxies = Arc::new(app.config.trusted_proxies.clone());
+    let host_map = Arc::new(hosts::HostMap::default());
+    let public_host = Arc::new(hosts::public_host(&app.config.public_url));
+    let mapping_app = app.clone();
     let route = Route::new()
         .at("/", poem::get(common::page).post(common::submit_login))
         .at("/choose", poem::post(common::choose))
@@ -57,6 +62,10 @@ pub fn routes(app: Arc<App>) -> impl Endpoint {
     let route = profile::routes(solutions::routes(requests::routes(portal::routes(route))));
     code_login::routes(route)
         .with(CookieJarManager::new())
+        .around(move |next, req| {
+            let (app, map, public) = (mapping_app.clone(), host_map.clone(), public_host.clone());
+            hosts::route_mapped_host(next, req, app, map, public)
+        })
         .around(move |next, req| limit_body(next, req, max_body))
         .around(errors::render_error_page)
         .around(move |next, req| security_headers(next, req, https))

@@ -536,7 +536,8 @@ impl Browser {
     }
 }
 
-async fn read(response: reqwest::Response) -> Page {
+/// Reads a whole response into a [`Page`].
+pub async fn read(response: reqwest::Response) -> Page {
     let status = response.status();
     let headers = response.headers().clone();
     let body = response.text().await.unwrap();

@@ -7,10 +7,10 @@
 //! password and query values, every header value), and a masked value sent back unchanged
 //! keeps the stored one, so an admin can change the timeout without retyping a token.
 //!
-//! Known limits: the URL may name any host, the server's own network included, so an
-//! organization admin can make the server call inside it (the answer's body is never shown,
-//! only its status); a platform list of allowed gateway hosts is still missing. The secrets
-//! are stored in clear in the database, like the platform's own in its configuration.
+//! The URL may name only a host the platform operator allowed (`PORTICO_ORG_SMS_GATEWAY_HOSTS`;
+//! none by default), checked when the gateway is saved and again before every send, so an
+//! organization admin cannot make the server call into its own network. The secrets are
+//! stored in clear in the database, like the platform's own in its configuration.
 
 use std::{collections::BTreeMap, sync::Arc};
 
@@ -26,7 +26,7 @@ use serde_json::json;
 use super::{Chrome, FieldErrors, admin_event, render, to_login};
 use crate::{
     App, AppError,
-    config::SmsGateway,
+    config::{Config, SmsGateway},
     domain::{
         admin_login::AdminSession,
         contact::{mask_mobile, normalize_mobile},
@@ -133,6 +133,7 @@ struct GatewayView {
     chrome: Chrome,
     has_own: bool,
     platform_gateway: bool,
+    allowed_hosts: String,
     form: GatewayForm,
     errors: FieldErrors,
     to: String,
@@ -180,6 +181,7 @@ fn show(
             .with_notice(shown.notice.as_deref()),
         has_own,
         platform_gateway: app.deliveries.has_sms_gateway(),
+        allowed_hosts: app.config.org_sms_gateway_hosts.join(", "),
         form: shown.form,
         errors: shown.errors,
         to: shown.to,
@@ -249,7 +251,7 @@ async fn submit(
         )));
     }
 
-    let gateway = match check(&form, stored.as_ref()) {
+    let gateway = match check(&app.config, &form, stored.as_ref()) {
         Ok(gateway) => gateway,
         Err(errors) => {
             let shown = Shown {
@@ -285,9 +287,27 @@ async fn submit(
     )))
 }
 
+/// Why a gateway URL's host is refused.
+fn not_allowed(config: &Config) -> String {
+    if config.org_sms_gateway_hosts.is_empty() {
+        "This platform lets organizations use its own gateway only; ask the platform operator \
+         to allow your gateway's host."
+            .to_owned()
+    } else {
+        format!(
+            "The platform allows these gateway hosts only: {}.",
+            config.org_sms_gateway_hosts.join(", ")
+        )
+    }
+}
+
 /// The gateway the form describes, with masked secrets taken from `stored`; or the errors of
 /// its fields.
-fn check(form: &GatewayForm, stored: Option<&SmsGateway>) -> Result<SmsGateway, FieldErrors> {
+fn check(
+    config: &Config,
+    form: &GatewayForm,
+    stored: Option<&SmsGateway>,
+) -> Result<SmsGateway, FieldErrors> {
     let mut errors = FieldErrors::new();
     let url = form.url.trim();
     let url = match stored {
@@ -295,7 +315,11 @@ fn check(form: &GatewayForm, stored: Option<&SmsGateway>) -> Result<SmsGateway, 
         _ => url.to_owned(),
     };
     match reqwest::Url::parse(&url) {
-        Ok(parsed) if ["http", "https"].contains(&parsed.scheme()) && parsed.has_host() => {}
+        Ok(parsed) if ["http", "https"].contains(&parsed.scheme()) && parsed.has_host() => {
+            if !config.allows_org_gateway(&url) {
+                errors.insert("url", not_allowed(config));
+            }
+        }
         _ => {
             errors.insert(
                 "url",

@@ -1,0 +1,118 @@
+//! Organizations' own host names on SQLite and PostgreSQL: a mapped host serves that one
+//! portal at `/`, logs its contacts in there, and serves nothing of another organization nor
+//! the admin console.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails loudly on the first surprise"
+)]
+
+mod common;
+
+use common::{Backend, Browser, DEMO_PASSWORD, Page, TestApp, read};
+use reqwest::{StatusCode, header};
+
+both_backends!(a_mapped_host_serves_its_own_portal_only);
+
+const ADMIN_PASSWORD: &str = "portico-admin-password";
+
+/// A browser logged in to the console as `email`.
+async fn admin(app: &TestApp, email: &str) -> Browser {
+    let browser = app.browser();
+    let answer = browser
+        .submit(
+            "/admin/login",
+            "/admin/login",
+            &[("identifier", email), ("password", ADMIN_PASSWORD)],
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+    browser
+}
+
+/// Saves acme's Customer Portal Settings with `hosts` as its host names.
+async fn map_acme(app: &TestApp, hosts: &str) {
+    let browser = admin(app, "admin@acme.example").await;
+    let settings = "/admin/orgs/acme/settings/customer-portal";
+    let saved = browser
+        .submit(
+            settings,
+            settings,
+            &[
+                ("name", "Acme Corporation"),
+                ("status", "live"),
+                ("accent_color", "#b45309"),
+                ("welcome_text", "Welcome to Acme support."),
+                ("footer_text", "Acme trade support."),
+                ("host_names", hosts),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+}
+
+async fn get_on(browser: &Browser, host: &str, path: &str) -> Page {
+    let response = browser
+        .client
+        .get(format!("{}{path}", browser.base))
+        .header(header::HOST, host)
+        .send()
+        .await
+        .unwrap();
+    read(response).await
+}
+
+async fn a_mapped_host_serves_its_own_portal_only(backend: Backend) {
+    let Some(app) = TestApp::demo(backend).await else {
+        return;
+    };
+    map_acme(&app, "help.acme.example").await;
+    let visitor = app.browser();
+    let host = "Help.Acme.Example:8443";
+
+    let home = get_on(&visitor, host, "/").await;
+    assert_eq!(home.status, StatusCode::OK, "{}", home.body);
+    assert!(home.body.contains("Acme Corporation"));
+    let login = get_on(&visitor, host, "/login?next=%2F").await;
+    assert_eq!(login.status, StatusCode::OK);
+    assert!(login.body.contains("name=\"password\""));
+    assert!(get_on(&visitor, host, "/static/portico.css").await.status == StatusCode::OK);
+
+    for elsewhere in [
+        "/portal/globex/",
+        "/portal/globex/login",
+        "/admin/",
+        "/admin/login",
+    ] {
+        let page = get_on(&visitor, host, elsewhere).await;
+        assert_eq!(page.status, StatusCode::NOT_FOUND, "{elsewhere}");
+        assert!(!page.body.contains("Globex"), "{elsewhere}");
+    }
+
+    // A contact logs in on the mapped host and stays logged in there.
+    let csrf = login.csrf();
+    let answer = visitor
+        .client
+        .post(format!("{}/login", visitor.base))
+        .header(header::HOST, host)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("identifier", "demo@acme.example"),
+            ("password", DEMO_PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let answer = read(answer).await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+    let home = get_on(&visitor, host, &answer.location().to_owned()).await;
+    assert!(home.is_logged_in(), "{}", home.body);
+
+    // Portico's own address and unknown names keep the common login page.
+    for other in ["unknown.example", "127.0.0.1"] {
+        let page = get_on(&app.browser(), other, "/").await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert!(!page.body.contains("Welcome to Acme support."), "{other}");
+    }
+}
