@@ -32,10 +32,13 @@ pub const REFRESH: Duration = Duration::from_secs(5);
 const SHARED_PREFIXES: [&str; 3] = ["/static/", "/api/", "/metrics"];
 const SHARED_PATHS: [&str; 2] = ["/healthz", "/readyz"];
 
-/// Host name → slug, as last read.
+/// Host name → slug.
+type Hosts = Arc<HashMap<String, String>>;
+
+/// The host map as last read, and when.
 #[derive(Default)]
 pub struct HostMap {
-    read: RwLock<Option<(Instant, Arc<HashMap<String, String>>)>>,
+    read: RwLock<Option<(Instant, Hosts)>>,
 }
 
 impl HostMap {
@@ -45,7 +48,7 @@ impl HostMap {
         map.get(host).cloned()
     }
 
-    async fn current(&self, app: &App) -> Option<Arc<HashMap<String, String>>> {
+    async fn current(&self, app: &App) -> Option<Hosts> {
         if let Some((at, map)) = self.read.read().ok()?.as_ref()
             && at.elapsed() < REFRESH
         {
