@@ -106,7 +106,7 @@ async fn a_mapped_host_serves_its_own_portal_only(backend: Backend) {
         .unwrap();
     let answer = read(answer).await;
     assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
-    let home = get_on(&visitor, host, &answer.location().to_owned()).await;
+    let home = get_on(&visitor, host, answer.location()).await;
     assert!(home.is_logged_in(), "{}", home.body);
 
     // Portico's own address and unknown names keep the common login page.
