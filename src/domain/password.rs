@@ -5,12 +5,17 @@
 //! starving page views or exhausting memory. Every check costs one full hash, including the
 //! checks for unknown identifiers, empty passwords and locked contacts, which are made against
 //! a dummy hash of the same parameters.
+//!
+//! Argon2 works in a block of memory as large as its memory cost (19 MiB by default). Each
+//! running hash borrows a block from the pool and gives it back, so a hash does not pay for
+//! mapping, faulting in and zeroing a fresh block: at most one block per worker stays allocated
+//! once logins have begun.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use argon2::{
-    Algorithm, Argon2, Params, PasswordHash, PasswordHasher as _, PasswordVerifier, Version,
-    password_hash::SaltString,
+    Algorithm, Argon2, Block, Params, PasswordHash, Version,
+    password_hash::{Output, ParamsString, SaltString},
 };
 use rand::rngs::OsRng;
 use tokio::sync::Semaphore;
@@ -39,6 +44,25 @@ struct Inner {
     params: Params,
     permits: Semaphore,
     dummy_hash: String,
+    /// Argon2 memory blocks no running hash holds.
+    spare: Mutex<Vec<Memory>>,
+}
+
+/// One hash's working memory.
+#[derive(Default)]
+struct Memory {
+    blocks: Vec<Block>,
+}
+
+impl Memory {
+    /// The first `params.block_count()` blocks, grown when the parameters need more.
+    fn for_params(&mut self, params: &Params) -> &mut [Block] {
+        let count = params.block_count();
+        if self.blocks.len() < count {
+            self.blocks.resize(count, Block::default());
+        }
+        &mut self.blocks[..count]
+    }
 }
 
 impl PasswordHasher {
@@ -51,12 +75,13 @@ impl PasswordHasher {
             None,
         )
         .map_err(AppError::internal)?;
-        let dummy_hash = hash_with(&params, &random_filler())?;
+        let dummy_hash = hash_with(&mut Memory::default(), &params, &random_filler())?;
         Ok(Self {
             inner: Arc::new(Inner {
                 params,
                 permits: Semaphore::new(workers.max(1)),
                 dummy_hash,
+                spare: Mutex::new(Vec::new()),
             }),
         })
     }
@@ -64,7 +89,7 @@ impl PasswordHasher {
     /// Hashes a new password.
     pub async fn hash(&self, password: SecretString) -> Result<String, AppError> {
         let params = self.inner.params.clone();
-        self.in_pool(move || hash_with(&params, password.expose()))
+        self.in_pool(move |memory| hash_with(memory, &params, password.expose()))
             .await
     }
 
@@ -78,13 +103,13 @@ impl PasswordHasher {
         let params = self.inner.params.clone();
         let real = stored.is_some();
         let target = stored.unwrap_or_else(|| self.inner.dummy_hash.clone());
-        self.in_pool(move || {
-            let matched = verify_with(&target, password.expose());
+        self.in_pool(move |memory| {
+            let matched = verify_with(memory, &target, password.expose());
             if !(matched && real) {
                 return Ok(Verdict::Mismatch);
             }
             let rehash = if is_weaker(&target, &params) {
-                Some(hash_with(&params, password.expose())?)
+                Some(hash_with(memory, &params, password.expose())?)
             } else {
                 None
             };
@@ -93,9 +118,11 @@ impl PasswordHasher {
         .await
     }
 
+    /// Runs `work` on a blocking thread with a memory block of the pool, once fewer than
+    /// `workers` hashes are running.
     async fn in_pool<T: Send + 'static>(
         &self,
-        work: impl FnOnce() -> Result<T, AppError> + Send + 'static,
+        work: impl FnOnce(&mut Memory) -> Result<T, AppError> + Send + 'static,
     ) -> Result<T, AppError> {
         let _permit = self
             .inner
@@ -103,7 +130,30 @@ impl PasswordHasher {
             .acquire()
             .await
             .map_err(AppError::internal)?;
-        tokio::task::spawn_blocking(work).await?
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut memory = inner.take_memory();
+            let result = work(&mut memory);
+            inner.give_back(memory);
+            result
+        })
+        .await?
+    }
+}
+
+impl Inner {
+    fn take_memory(&self) -> Memory {
+        self.spare
+            .lock()
+            .ok()
+            .and_then(|mut spare| spare.pop())
+            .unwrap_or_default()
+    }
+
+    fn give_back(&self, memory: Memory) {
+        if let Ok(mut spare) = self.spare.lock() {
+            spare.push(memory);
+        }
     }
 }
 
@@ -116,21 +166,61 @@ fn argon2(params: &Params) -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
 }
 
-fn hash_with(params: &Params, password: &str) -> Result<String, AppError> {
-    let salt = SaltString::generate(&mut OsRng);
+/// A new PHC-format hash of `password` with a random 16-byte salt.
+fn hash_with(memory: &mut Memory, params: &Params, password: &str) -> Result<String, AppError> {
+    let mut salt_bytes = [0u8; 16];
+    rand::RngCore::fill_bytes(&mut OsRng, &mut salt_bytes);
+    let salt = SaltString::encode_b64(&salt_bytes).map_err(AppError::internal)?;
+    let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
     argon2(params)
-        .hash_password(password.as_bytes(), &salt)
-        .map(|hash| hash.to_string())
-        .map_err(AppError::internal)
+        .hash_password_into_with_memory(
+            password.as_bytes(),
+            &salt_bytes,
+            &mut out,
+            memory.for_params(params),
+        )
+        .map_err(AppError::internal)?;
+    let hash = PasswordHash {
+        algorithm: argon2::ARGON2ID_IDENT,
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(params).map_err(AppError::internal)?,
+        salt: Some(salt.as_salt()),
+        hash: Some(Output::new(&out).map_err(AppError::internal)?),
+    };
+    Ok(hash.to_string())
 }
 
-fn verify_with(stored: &str, password: &str) -> bool {
+/// Whether `password` hashes to `stored`, under the algorithm and parameters `stored` names;
+/// the comparison takes the same time wherever the outputs differ.
+fn verify_with(memory: &mut Memory, stored: &str, password: &str) -> bool {
     let Ok(hash) = PasswordHash::new(stored) else {
         return false;
     };
-    Argon2::default()
-        .verify_password(password.as_bytes(), &hash)
-        .is_ok()
+    let (Ok(algorithm), Ok(params)) =
+        (Algorithm::try_from(hash.algorithm), Params::try_from(&hash))
+    else {
+        return false;
+    };
+    let version = match hash.version.map(Version::try_from) {
+        None => Version::V0x13,
+        Some(Ok(version)) => version,
+        Some(Err(_)) => return false,
+    };
+    let (Some(salt), Some(expected)) = (hash.salt, hash.hash) else {
+        return false;
+    };
+    let mut salt_bytes = [0u8; 64];
+    let Ok(salt_bytes) = salt.decode_b64(&mut salt_bytes) else {
+        return false;
+    };
+    let mut out = vec![0u8; expected.len()];
+    let hashed = Argon2::new(algorithm, version, params.clone()).hash_password_into_with_memory(
+        password.as_bytes(),
+        salt_bytes,
+        &mut out,
+        memory.for_params(&params),
+    );
+    hashed.is_ok() && Output::new(&out).is_ok_and(|output| output == expected)
 }
 
 fn is_weaker(stored: &str, wanted: &Params) -> bool {
@@ -193,7 +283,7 @@ mod tests {
     #[tokio::test]
     async fn weaker_hashes_are_upgraded_on_match() {
         let weak = Params::new(8 * 1024, 1, 1, None).unwrap();
-        let old = hash_with(&weak, "long enough password").unwrap();
+        let old = hash_with(&mut Memory::default(), &weak, "long enough password").unwrap();
         let verdict = hasher()
             .verify("long enough password".into(), Some(old))
             .await
@@ -202,5 +292,32 @@ mod tests {
             panic!("a weaker hash must be upgraded");
         };
         assert!(new.contains("m=19456,t=2,p=1"));
+    }
+
+    #[test]
+    fn hashes_agree_with_the_reference_encoder_both_ways() {
+        use argon2::{PasswordHasher as _, PasswordVerifier as _};
+        let params = Params::new(8 * 1024, 2, 1, None).unwrap();
+        let mut memory = Memory::default();
+        let theirs = argon2(&params)
+            .hash_password(b"shared secret words", &SaltString::generate(&mut OsRng))
+            .unwrap()
+            .to_string();
+        assert!(verify_with(&mut memory, &theirs, "shared secret words"));
+        assert!(!verify_with(&mut memory, &theirs, "shared secret word"));
+
+        let ours = hash_with(&mut memory, &params, "shared secret words").unwrap();
+        let parsed = PasswordHash::new(&ours).unwrap();
+        assert!(
+            Argon2::default()
+                .verify_password(b"shared secret words", &parsed)
+                .is_ok()
+        );
+        assert!(!verify_with(&mut memory, &ours, ""));
+        assert!(!verify_with(
+            &mut memory,
+            "$argon2id$v=19$m=8192,t=2,p=1$bad",
+            "x"
+        ));
     }
 }

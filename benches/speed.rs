@@ -1,0 +1,868 @@
+//! How fast Portico logs people in and serves its pages, and how much memory it takes, on
+//! SQLite and on PostgreSQL.
+//!
+//! Each backend gets a fresh database with one organization, `bench`, whose policy allows a
+//! password or an emailed code: `PORTICO_BENCH_CONTACTS` contacts (default 20,000) with one
+//! password, 100,000 requests (half of them of one busy contact) and 2,000 published
+//! solutions. The release binary then serves it as a child process on 127.0.0.1, with its
+//! emails written to the file outbox, and closed-loop clients drive it over HTTP for
+//! `PORTICO_BENCH_SECS` seconds (default 5) per measure:
+//!
+//! - H, the raw argon2id verification rate with the server's parameters on every core, measured
+//!   in this process just before the login storm, and L, complete password logins per second
+//!   (64 clients); L/H is the server's overhead over the hash;
+//! - complete code logins per second: code requested, read from the outbox files, verified
+//!   (64 clients);
+//! - logged-in portal home page views at 1, 16, 64 and 256 clients (p50, p99), and at 64 clients
+//!   while 64 others storm the password login;
+//! - solution search, the busy contact's request list and the console's request queue;
+//! - the server's resident memory when idle after start-up, and its peak.
+//!
+//! The clients share the machine's cores with the server: the figures are what one machine
+//! does as client and server together. The PostgreSQL run needs `PORTICO_TEST_POSTGRES_URL`;
+//! it makes its own database and drops it. Run: `cargo bench --bench speed`.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a benchmark stops on the first surprise"
+)]
+
+use std::{
+    collections::HashMap,
+    future::Future,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use argon2::{Argon2, PasswordHash, PasswordVerifier};
+use chrono::Utc;
+use diesel::{Connection, PgConnection, RunQueryDsl};
+use portico::{
+    App, Config,
+    config::{Overrides, PasswordHashing},
+    domain::{
+        contact::ContactStatus,
+        org::{Branding, LoginMode, LoginPolicy, OrgId, OrgStatus, Organization, OtpChannel},
+        password::PasswordHasher,
+    },
+    storage::{
+        accounts::{self, NewAdmin, NewContact},
+        content::{self, NewCategory, NewRequest, NewSolution},
+        orgs,
+    },
+};
+
+const PASSWORD: &str = "bench-password-long-enough";
+const SECRET_KEY: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+const REQUESTS: usize = 100_000;
+const SOLUTIONS: usize = 2_000;
+const WORDS: [&str; 12] = [
+    "printer", "invoice", "password", "network", "delivery", "account", "refund", "login",
+    "report", "upgrade", "backup", "warranty",
+];
+
+fn setting(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// One measure's figures on each backend, in table order.
+#[derive(Default)]
+struct Table {
+    rows: Vec<(String, String, Vec<String>)>,
+}
+
+impl Table {
+    fn put(&mut self, measure: &str, target: &str, column: usize, value: String) {
+        let index = match self.rows.iter().position(|(m, _, _)| m == measure) {
+            Some(index) => index,
+            None => {
+                self.rows.push((
+                    measure.to_owned(),
+                    target.to_owned(),
+                    vec![String::new(); 2],
+                ));
+                self.rows.len() - 1
+            }
+        };
+        self.rows[index].2[column] = value;
+    }
+
+    fn print(&self) {
+        println!("| measure | SQLite | PostgreSQL | target |");
+        println!("|---|---|---|---|");
+        for (measure, target, values) in &self.rows {
+            println!("| {measure} | {} | {} | {target} |", values[0], values[1]);
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let secs = setting("PORTICO_BENCH_SECS", 5) as f64;
+    let contacts = setting("PORTICO_BENCH_CONTACTS", 20_000);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!(
+        "Portico speed: {cores} cores, {contacts} contacts, {REQUESTS} requests, {secs} s per measure, 127.0.0.1"
+    );
+    let mut table = Table::default();
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = format!("sqlite://{}", dir.path().join("bench.db").display());
+    run(&mut table, 0, &sqlite, dir.path(), contacts, secs).await;
+
+    match std::env::var("PORTICO_TEST_POSTGRES_URL") {
+        Ok(admin) => {
+            let name = format!("portico_bench_{}", uuid::Uuid::new_v4().simple());
+            let mut conn = PgConnection::establish(&admin).unwrap();
+            diesel::sql_query(format!("CREATE DATABASE {name}"))
+                .execute(&mut conn)
+                .unwrap();
+            let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+            let pg_dir = tempfile::tempdir().unwrap();
+            let url = format!("{base}/{name}");
+            run(&mut table, 1, &url, pg_dir.path(), contacts, secs).await;
+            diesel::sql_query(format!("DROP DATABASE {name} WITH (FORCE)"))
+                .execute(&mut conn)
+                .unwrap();
+        }
+        Err(_) => println!("PostgreSQL not run: set PORTICO_TEST_POSTGRES_URL"),
+    }
+    table.print();
+}
+
+async fn run(table: &mut Table, column: usize, url: &str, dir: &Path, contacts: usize, secs: f64) {
+    let started = Instant::now();
+    let emails = seed(url, dir, contacts).await;
+    eprintln!(
+        "seeded {} in {:.0} s",
+        ["SQLite", "PostgreSQL"][column],
+        started.elapsed().as_secs_f64()
+    );
+    let server = Server::start(url, dir);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let idle = server.resident_kib();
+    let base = server.base.clone();
+    let emails = Arc::new(emails);
+    let next = Arc::new(AtomicUsize::new(0));
+
+    let hashes = hash_rate(secs);
+    let storm = password_logins(&base, &emails, &next, 64, secs).await;
+    let logins = storm.per_sec();
+    table.put(
+        "H: argon2id verifications/s, all cores",
+        "",
+        column,
+        format!("{hashes:.0}"),
+    );
+    table.put(
+        "L: password logins/s (64 clients)",
+        "> 86",
+        column,
+        format!("{logins:.0} ({} errors)", storm.errors),
+    );
+    table.put("L/H", ">= 0.9", column, format!("{:.2}", logins / hashes));
+
+    let codes = code_logins(&base, dir, &emails, &next, 64, secs).await;
+    table.put(
+        "complete code logins/s (64 clients)",
+        ">= 1000",
+        column,
+        format!("{:.0} ({} errors)", codes.per_sec(), codes.errors),
+    );
+
+    let readers = logged_in(&base, &emails, &next, 256).await;
+    for clients in [1, 16, 64, 256] {
+        let views = get_loop(&base, &readers[..clients], "/portal/bench/", secs).await;
+        table.put(
+            &format!("home page views/s, p50 / p99 ms ({clients} clients)"),
+            if clients == 64 {
+                ">= 5000, p99 < 20"
+            } else {
+                ""
+            },
+            column,
+            views.summary(),
+        );
+    }
+    let (views, storm) = tokio::join!(
+        get_loop(&base, &readers[..64], "/portal/bench/", secs),
+        password_logins(&base, &emails, &next, 64, secs),
+    );
+    table.put(
+        "home page views/s during a login storm (64 + 64 clients)",
+        "p99 < 50",
+        column,
+        format!("{} while {:.0} logins/s", views.summary(), storm.per_sec()),
+    );
+
+    let busy = logged_in_as(&base, "busy@bench.example").await;
+    let searches = get_loop(
+        &base,
+        &vec![busy.clone(); 16],
+        "/portal/bench/solutions?q=printer+refund",
+        secs,
+    )
+    .await;
+    table.put(
+        "solution search/s (16 clients, 2,000 solutions)",
+        "",
+        column,
+        searches.summary(),
+    );
+    let lists = get_loop(
+        &base,
+        &vec![busy; 16],
+        "/portal/bench/requests?page=40",
+        secs,
+    )
+    .await;
+    table.put(
+        "request list/s, 50,000 own requests, page 40 (16 clients)",
+        "",
+        column,
+        lists.summary(),
+    );
+    let admin = admin_client(&base).await;
+    let queue = get_loop(
+        &base,
+        &vec![admin; 16],
+        "/admin/orgs/bench/requests?q=invoice&page=3",
+        secs,
+    )
+    .await;
+    table.put(
+        "console queue/s, 100,000 requests, searched (16 clients)",
+        "",
+        column,
+        queue.summary(),
+    );
+
+    table.put(
+        "server memory idle / peak, MiB",
+        "< 50 / < 150",
+        column,
+        format!(
+            "{:.0} / {:.0}",
+            idle as f64 / 1024.0,
+            server.peak_kib() as f64 / 1024.0
+        ),
+    );
+}
+
+/// Creates the database, its organization, contacts, requests, solutions and admin; returns
+/// the contacts' emails.
+async fn seed(url: &str, dir: &Path, contacts: usize) -> Vec<String> {
+    let overrides = Overrides {
+        data_dir: Some(dir.to_owned()),
+        database_url: Some(url.to_owned()),
+        ..Overrides::default()
+    };
+    let config = Config::from_sources(&overrides, &HashMap::new()).unwrap();
+    let app = tokio::task::spawn_blocking(move || App::build(config))
+        .await
+        .unwrap()
+        .unwrap();
+    let hasher = PasswordHasher::new(PasswordHashing::default(), 1).unwrap();
+    let hash = hasher.hash(PASSWORD.into()).await.unwrap();
+    let org_id = OrgId::new();
+    let (admin_hash, busy_hash) = (hash.clone(), hash.clone());
+    let busy = app
+        .db
+        .transaction(move |conn| {
+            let org = Organization {
+                id: org_id,
+                slug: "bench".to_owned(),
+                name: "Bench Org".to_owned(),
+                status: OrgStatus::Live,
+                branding: Branding {
+                    accent_color: "#334155".to_owned(),
+                    welcome_text: "Welcome.".to_owned(),
+                    footer_text: String::new(),
+                },
+            };
+            let mut policy = LoginPolicy::for_mode(LoginMode::PasswordOrOtp, OtpChannel::Email);
+            policy.resend_cooldown_secs = 0;
+            policy.codes_per_hour = 1_000;
+            policy.codes_per_day = 10_000;
+            orgs::insert(conn, &org, &policy)?;
+            let admin = accounts::insert_admin(
+                conn,
+                &NewAdmin {
+                    email: "admin@bench.example".to_owned(),
+                    name: "Bench Admin".to_owned(),
+                    password_hash: admin_hash,
+                    is_platform: false,
+                },
+            )?;
+            accounts::grant_admin_org(conn, &admin, &org_id)?;
+            accounts::insert_contact(
+                conn,
+                &org_id,
+                &contact("busy@bench.example", Some(busy_hash)),
+            )
+        })
+        .await
+        .unwrap();
+    let emails: Vec<String> = (0..contacts)
+        .map(|n| format!("contact{n}@bench.example"))
+        .collect();
+    for chunk in emails.chunks(5_000) {
+        let (chunk, hash) = (chunk.to_vec(), hash.clone());
+        app.db
+            .transaction(move |conn| {
+                for email in &chunk {
+                    accounts::insert_contact(conn, &org_id, &contact(email, Some(hash.clone())))?;
+                }
+                Ok(())
+            })
+            .await
+            .unwrap();
+    }
+    seed_content(&app, org_id, busy).await;
+    emails
+}
+
+fn contact(email: &str, password_hash: Option<String>) -> NewContact {
+    NewContact {
+        email: Some(email.to_owned()),
+        mobile: None,
+        name: email.split('@').next().unwrap_or_default().to_owned(),
+        time_zone: "UTC".to_owned(),
+        password_hash,
+        status: ContactStatus::Active,
+    }
+}
+
+async fn seed_content(app: &App, org_id: OrgId, busy: portico::domain::contact::ContactId) {
+    let category = app
+        .db
+        .run(move |conn| {
+            let category = NewCategory {
+                name: "General",
+                description: "Everything else",
+                active: true,
+                position: 1,
+            };
+            content::insert_category(conn, &org_id, &category, Utc::now().naive_utc())
+        })
+        .await
+        .unwrap();
+    let others = app
+        .db
+        .run(move |conn| {
+            (0..100)
+                .map(|n| {
+                    accounts::insert_contact(
+                        conn,
+                        &org_id,
+                        &contact(&format!("requester{n}@bench.example"), None),
+                    )
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await
+        .unwrap();
+    for start in (0..REQUESTS).step_by(5_000) {
+        let (category, others) = (category.clone(), others.clone());
+        app.db
+            .transaction(move |conn| {
+                for n in start..start + 5_000 {
+                    let owner = if n % 2 == 0 {
+                        &busy
+                    } else {
+                        &others[n % others.len()]
+                    };
+                    let subject = format!(
+                        "{} {} question number {n}",
+                        WORDS[n % WORDS.len()],
+                        WORDS[(n / 7) % WORDS.len()]
+                    );
+                    let request = NewRequest {
+                        contact_id: owner,
+                        category_id: &category,
+                        subject: &subject,
+                        description: "Something does not work as it should.",
+                        priority: "normal",
+                        status: if n % 3 == 0 { "closed" } else { "open" },
+                        created_at: Utc::now().naive_utc() - chrono::Duration::seconds(n as i64),
+                    };
+                    content::insert_request(conn, &org_id, &request)?;
+                }
+                Ok(())
+            })
+            .await
+            .unwrap();
+    }
+    app.db
+        .transaction(move |conn| {
+            for n in 0..SOLUTIONS {
+                let title = format!(
+                    "How to fix the {} {} ({n})",
+                    WORDS[n % 12],
+                    WORDS[(n / 12) % 12]
+                );
+                let body = format!(
+                    "When the {} stops, check the {} first, then the {}. Article {n}.",
+                    WORDS[n % 12],
+                    WORDS[(n + 3) % 12],
+                    WORDS[(n + 5) % 12]
+                );
+                let solution = NewSolution {
+                    topic: WORDS[n % 12],
+                    title: &title,
+                    body: &body,
+                    published: true,
+                };
+                content::insert_solution(conn, &org_id, &solution, Utc::now().naive_utc())?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+}
+
+/// The release binary serving the bench database.
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    fn start(url: &str, dir: &Path) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let config = dir.join("bench.toml");
+        std::fs::write(
+            &config,
+            "[limits]\ncode_requests_per_ip_per_hour = 4000000000\ncode_requests_per_org_per_hour = 4000000000\n",
+        )
+        .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_portico"))
+            .arg("serve")
+            .env("PORTICO_DATABASE_URL", url)
+            .env("PORTICO_BIND", format!("127.0.0.1:{port}"))
+            .env("PORTICO_DATA_DIR", dir)
+            .env("PORTICO_SECRET_KEY", SECRET_KEY)
+            .env("PORTICO_CONFIG", &config)
+            .env("PORTICO_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let base = format!("http://127.0.0.1:{port}");
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(started.elapsed().as_secs() < 60, "the server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self { child, base }
+    }
+
+    fn status_kib(&self, field: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(field))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|kib| kib.parse().ok())
+            .unwrap()
+    }
+
+    fn resident_kib(&self) -> u64 {
+        self.status_kib("VmRSS:")
+    }
+
+    fn peak_kib(&self) -> u64 {
+        self.status_kib("VmHWM:")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Raw argon2id verifications per second of one stored hash, one thread per core.
+fn hash_rate(secs: f64) -> f64 {
+    let hash = argon2::password_hash::PasswordHasher::hash_password(
+        &Argon2::new(
+            argon2::Algorithm::Argon2id,
+            argon2::Version::V0x13,
+            argon2::Params::new(
+                PasswordHashing::default().memory_kib,
+                PasswordHashing::default().iterations,
+                PasswordHashing::default().parallelism,
+                None,
+            )
+            .unwrap(),
+        ),
+        PASSWORD.as_bytes(),
+        &argon2::password_hash::SaltString::from_b64("YmVuY2hzYWx0YmVuY2g").unwrap(),
+    )
+    .unwrap()
+    .to_string();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let deadline = Instant::now() + Duration::from_secs_f64(secs);
+    let started = Instant::now();
+    let threads: Vec<_> = (0..cores)
+        .map(|_| {
+            let hash = hash.clone();
+            std::thread::spawn(move || {
+                let parsed = PasswordHash::new(&hash).unwrap();
+                let mut done = 0u64;
+                while Instant::now() < deadline {
+                    Argon2::default()
+                        .verify_password(PASSWORD.as_bytes(), &parsed)
+                        .unwrap();
+                    done += 1;
+                }
+                done
+            })
+        })
+        .collect();
+    let done: u64 = threads.into_iter().map(|t| t.join().unwrap()).sum();
+    done as f64 / started.elapsed().as_secs_f64()
+}
+
+/// What a closed-loop run counted.
+#[derive(Default)]
+struct Run {
+    done: usize,
+    errors: usize,
+    secs: f64,
+    millis: Vec<f64>,
+}
+
+impl Run {
+    fn per_sec(&self) -> f64 {
+        self.done as f64 / self.secs
+    }
+
+    fn percentile(&mut self, p: f64) -> f64 {
+        if self.millis.is_empty() {
+            return f64::NAN;
+        }
+        self.millis.sort_by(f64::total_cmp);
+        self.millis[((self.millis.len() - 1) as f64 * p) as usize]
+    }
+
+    fn summary(mut self) -> String {
+        let (p50, p99) = (self.percentile(0.5), self.percentile(0.99));
+        let errors = if self.errors == 0 {
+            String::new()
+        } else {
+            format!(", {} errors", self.errors)
+        };
+        format!("{:.0}, {p50:.1} / {p99:.1}{errors}", self.per_sec())
+    }
+}
+
+/// A browser: its own cookies, and the form token its cookie goes with.
+#[derive(Clone)]
+struct Visitor {
+    client: reqwest::Client,
+    csrf: String,
+}
+
+async fn visitor(base: &str) -> Visitor {
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(1)
+        .build()
+        .unwrap();
+    let page = client
+        .get(format!("{base}/portal/bench/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = hidden(&page, "csrf");
+    Visitor { client, csrf }
+}
+
+fn hidden(page: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = page
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} in the page"))
+        + marker.len();
+    page[start..start + page[start..].find('"').unwrap()].to_owned()
+}
+
+/// Runs `step` on every visitor over and over for `secs`; a step answers whether it succeeded.
+async fn closed_loop<F, Fut>(visitors: Vec<Visitor>, secs: f64, step: F) -> Run
+where
+    F: Fn(Visitor) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = bool> + Send,
+{
+    let deadline = Instant::now() + Duration::from_secs_f64(secs);
+    let started = Instant::now();
+    let tasks: Vec<_> = visitors
+        .into_iter()
+        .map(|visitor| {
+            let step = step.clone();
+            tokio::spawn(async move {
+                let mut run = Run::default();
+                while Instant::now() < deadline {
+                    let at = Instant::now();
+                    if step(visitor.clone()).await {
+                        run.done += 1;
+                        run.millis.push(at.elapsed().as_secs_f64() * 1000.0);
+                    } else {
+                        run.errors += 1;
+                    }
+                }
+                run
+            })
+        })
+        .collect();
+    let mut all = Run::default();
+    for task in tasks {
+        let run = task.await.unwrap();
+        all.done += run.done;
+        all.errors += run.errors;
+        all.millis.extend(run.millis);
+    }
+    all.secs = started.elapsed().as_secs_f64();
+    all
+}
+
+async fn visitors(base: &str, count: usize) -> Vec<Visitor> {
+    let mut all = Vec::with_capacity(count);
+    for _ in 0..count {
+        all.push(visitor(base).await);
+    }
+    all
+}
+
+/// Password logins by `clients` visitors, each with the next contact in turn.
+async fn password_logins(
+    base: &str,
+    emails: &Arc<Vec<String>>,
+    next: &Arc<AtomicUsize>,
+    clients: usize,
+    secs: f64,
+) -> Run {
+    let (base, emails, next) = (base.to_owned(), emails.clone(), next.clone());
+    let url = format!("{base}/portal/bench/login");
+    closed_loop(visitors(&base, clients).await, secs, move |visitor| {
+        let (url, emails, next) = (url.clone(), emails.clone(), next.clone());
+        async move {
+            let email = &emails[next.fetch_add(1, Ordering::Relaxed) % emails.len()];
+            let fields = [
+                ("csrf", visitor.csrf.as_str()),
+                ("identifier", email.as_str()),
+                ("password", PASSWORD),
+            ];
+            let sent = visitor.client.post(&url).form(&fields).send().await;
+            sent.is_ok_and(|response| response.status() == 303)
+        }
+    })
+    .await
+}
+
+/// Codes as the server writes them to its file outbox, by recipient.
+#[derive(Clone, Default)]
+struct Outbox {
+    codes: Arc<Mutex<HashMap<String, String>>>,
+}
+
+impl Outbox {
+    /// Reads new `.eml` files under `dir` until `stop`.
+    fn watch(&self, dir: PathBuf, stop: Arc<AtomicUsize>) -> tokio::task::JoinHandle<()> {
+        let codes = self.codes.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut seen = std::collections::HashSet::new();
+            while stop.load(Ordering::Relaxed) == 0 {
+                for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                    let name = entry.file_name().to_string_lossy().into_owned();
+                    if !name.ends_with(".eml") || !seen.insert(name) {
+                        continue;
+                    }
+                    let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+                    if let Some((to, code)) = recipient_and_code(&text) {
+                        codes.lock().unwrap().insert(to, code);
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        })
+    }
+
+    async fn take(&self, email: &str) -> Option<String> {
+        for _ in 0..5_000 {
+            if let Some(code) = self.codes.lock().unwrap().remove(email) {
+                return Some(code);
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        None
+    }
+}
+
+fn recipient_and_code(mail: &str) -> Option<(String, String)> {
+    let to = mail
+        .lines()
+        .find_map(|line| line.strip_prefix("To: "))?
+        .trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .to_owned();
+    let code = mail
+        .lines()
+        .map(str::trim)
+        .find(|line| (6..=10).contains(&line.len()) && line.bytes().all(|b| b.is_ascii_digit()))?;
+    Some((to, code.to_owned()))
+}
+
+/// Complete code logins: request, read the code from the outbox, verify.
+async fn code_logins(
+    base: &str,
+    dir: &Path,
+    emails: &Arc<Vec<String>>,
+    next: &Arc<AtomicUsize>,
+    clients: usize,
+    secs: f64,
+) -> Run {
+    let outbox = Outbox::default();
+    let stop = Arc::new(AtomicUsize::new(0));
+    let watcher = outbox.watch(dir.join("mail"), stop.clone());
+    let (base, emails, next) = (base.to_owned(), emails.clone(), next.clone());
+    let run = closed_loop(visitors(&base, clients).await, secs, move |visitor| {
+        let (base, emails, next, outbox) =
+            (base.clone(), emails.clone(), next.clone(), outbox.clone());
+        async move {
+            let email = &emails[next.fetch_add(1, Ordering::Relaxed) % emails.len()];
+            let fields = [
+                ("csrf", visitor.csrf.as_str()),
+                ("identifier", email.as_str()),
+            ];
+            let Ok(page) = visitor
+                .client
+                .post(format!("{base}/portal/bench/login/code"))
+                .form(&fields)
+                .send()
+                .await
+            else {
+                return false;
+            };
+            let Ok(page) = page.text().await else {
+                return false;
+            };
+            let Some(code) = outbox.take(email).await else {
+                return false;
+            };
+            let login_id = hidden(&page, "login_id");
+            let fields = [
+                ("csrf", visitor.csrf.as_str()),
+                ("login_id", login_id.as_str()),
+                ("code", code.as_str()),
+            ];
+            let verified = visitor
+                .client
+                .post(format!("{base}/portal/bench/login/code/verify"))
+                .form(&fields)
+                .send()
+                .await;
+            verified.is_ok_and(|response| response.status() == 303)
+        }
+    })
+    .await;
+    stop.store(1, Ordering::Relaxed);
+    watcher.await.unwrap();
+    run
+}
+
+/// `count` visitors, each logged in as the next contact.
+async fn logged_in(
+    base: &str,
+    emails: &Arc<Vec<String>>,
+    next: &Arc<AtomicUsize>,
+    count: usize,
+) -> Vec<Visitor> {
+    let mut all = Vec::with_capacity(count);
+    for _ in 0..count {
+        let email = &emails[next.fetch_add(1, Ordering::Relaxed) % emails.len()];
+        all.push(logged_in_as(base, email).await);
+    }
+    all
+}
+
+async fn logged_in_as(base: &str, email: &str) -> Visitor {
+    let visitor = visitor(base).await;
+    let fields = [
+        ("csrf", visitor.csrf.as_str()),
+        ("identifier", email),
+        ("password", PASSWORD),
+    ];
+    let answer = visitor
+        .client
+        .post(format!("{base}/portal/bench/login"))
+        .form(&fields)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 303, "{email} logs in");
+    visitor
+}
+
+async fn admin_client(base: &str) -> Visitor {
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = client
+        .get(format!("{base}/admin/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = hidden(&page, "csrf");
+    let fields = [
+        ("csrf", csrf.as_str()),
+        ("identifier", "admin@bench.example"),
+        ("password", PASSWORD),
+    ];
+    let answer = client
+        .post(format!("{base}/admin/login"))
+        .form(&fields)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 303, "the bench admin logs in");
+    Visitor { client, csrf }
+}
+
+/// Page views of `path` by every visitor in a closed loop.
+async fn get_loop(base: &str, visitors: &[Visitor], path: &str, secs: f64) -> Run {
+    let url = format!("{base}{path}");
+    closed_loop(visitors.to_vec(), secs, move |visitor| {
+        let url = url.clone();
+        async move {
+            match visitor.client.get(&url).send().await {
+                Ok(response) if response.status() == 200 => response.bytes().await.is_ok(),
+                _ => false,
+            }
+        }
+    })
+    .await
+}
