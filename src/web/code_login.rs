@@ -108,7 +108,7 @@ async fn request_code(
     req: &Request,
     Form(form): Form<RequestForm>,
 ) -> poem::Result<Response> {
-    let portal = Portal::load(app, &slug).await?;
+    let portal = Portal::load(app, &slug, jar).await?;
     csrf::verify(app, jar, &form.csrf)?;
     if !matches!(
         portal.policy.login_mode,
@@ -234,7 +234,7 @@ async fn code_page(
     jar: &CookieJar,
     Query(query): Query<CodeQuery>,
 ) -> poem::Result<Response> {
-    let portal = Portal::load(app, &slug).await?;
+    let portal = Portal::load(app, &slug, jar).await?;
     let Some(attempt_id) = AttemptId::parse(query.login_id.trim()) else {
         return Ok(see_other(&format!("/portal/{slug}/login")));
     };
@@ -269,7 +269,7 @@ async fn verify_code(
     req: &Request,
     Form(form): Form<VerifyForm>,
 ) -> poem::Result<Response> {
-    let portal = Portal::load(app, &slug).await?;
+    let portal = Portal::load(app, &slug, jar).await?;
     csrf::verify(app, jar, &form.csrf)?;
     let client = cookies::client_info(req);
     let again = |error: Option<String>, code_error: Option<String>| CodeForm {
@@ -339,7 +339,7 @@ async fn resend_code(
     req: &Request,
     Form(form): Form<ResendForm>,
 ) -> poem::Result<Response> {
-    let portal = Portal::load(app, &slug).await?;
+    let portal = Portal::load(app, &slug, jar).await?;
     csrf::verify(app, jar, &form.csrf)?;
     let Some(attempt_id) = AttemptId::parse(form.login_id.trim()) else {
         return Ok(see_other(&format!("/portal/{slug}/login")));

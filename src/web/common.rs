@@ -162,7 +162,7 @@ async fn portal_of(app: &App, org_id: OrgId) -> Result<Portal, AppError> {
         .run(move |conn| orgs::find(conn, &org_id))
         .await?
         .ok_or(AppError::NotFound)?;
-    Portal::load(app, &org.slug).await
+    Portal::load_open(app, &org.slug).await
 }
 
 fn render_code_page(
@@ -366,7 +366,7 @@ pub async fn choose(
         };
         return render_form(app, jar, view, StatusCode::UNAUTHORIZED);
     };
-    let portal = Portal::load(app, &form.portal).await?;
+    let portal = Portal::load_open(app, &form.portal).await?;
     let entry = proven
         .iter()
         .find(|p| p.org_id == portal.org.id.to_string())

@@ -1,7 +1,8 @@
 //! An organization's portal: its home page, its own login page, logout and its theme.
 //!
 //! Every handler starts from [`Portal::load`], which turns the slug into the organization and
-//! its login policy (a draft or unknown organization is a 404), and finds the visitor's
+//! its login policy (an unknown organization is a 404, a draft one too but to its own admins),
+//! and finds the visitor's
 //! session only among that organization's sessions, under that organization's cookie.
 
 use std::sync::Arc;
@@ -52,8 +53,19 @@ pub struct Portal {
 }
 
 impl Portal {
-    /// The portal at `slug`; unknown and draft organizations are not found.
-    pub async fn load(app: &App, slug: &str) -> Result<Self, AppError> {
+    /// The portal at `slug`; unknown organizations are not found, and neither are draft ones,
+    /// except to a signed-in admin of the organization, who previews it in this browser.
+    pub async fn load(app: &App, slug: &str, jar: &CookieJar) -> Result<Self, AppError> {
+        Self::find(app, slug, Some(jar)).await
+    }
+
+    /// The portal at `slug` when it is open to everyone (live or retired), for the common
+    /// login page, which never offers a draft.
+    pub async fn load_open(app: &App, slug: &str) -> Result<Self, AppError> {
+        Self::find(app, slug, None).await
+    }
+
+    async fn find(app: &App, slug: &str, preview: Option<&CookieJar>) -> Result<Self, AppError> {
         let slug = slug.to_owned();
         let (org, policy) = app
             .db
@@ -66,7 +78,13 @@ impl Portal {
             })
             .await?;
         if org.status == OrgStatus::Draft {
-            return Err(AppError::NotFound);
+            let previewed = match preview {
+                Some(jar) => previewed_by_admin(app, jar, &org).await?,
+                None => false,
+            };
+            if !previewed {
+                return Err(AppError::NotFound);
+            }
         }
         Ok(Self { org, policy })
     }
@@ -120,6 +138,16 @@ impl Portal {
     }
 }
 
+/// Whether this browser holds a live console session of an admin of `org`.
+async fn previewed_by_admin(
+    app: &App,
+    jar: &CookieJar,
+    org: &Organization,
+) -> Result<bool, AppError> {
+    let session = super::admin::signed_in(app, jar).await?;
+    Ok(session.is_some_and(|session| session.admin.manages(&org.id)))
+}
+
 /// What the layout needs on every page.
 #[derive(Serialize)]
 pub struct Chrome {
@@ -166,7 +194,7 @@ async fn home(
     Data(app): Data<&Arc<App>>,
     jar: &CookieJar,
 ) -> poem::Result<Response> {
-    let portal = Portal::load(app, &slug).await?;
+    let portal = Portal::load(app, &slug, jar).await?;
     let contact = portal.signed_in(app, jar).await?;
     let org_id = portal.org.id;
     let show_solutions = contact.is_some() || portal.policy.anonymous_solutions;
@@ -275,7 +303,7 @@ async fn login_page(
     Data(app): Data<&Arc<App>>,
     jar: &CookieJar,
 ) -> poem::Result<Response> {
-    let portal = Portal::load(app, &slug).await?;
+    let portal = Portal::load(app, &slug, jar).await?;
     if portal.signed_in(app, jar).await?.is_some() {
         return Ok(see_other(&format!("/portal/{slug}/")));
     }
@@ -294,7 +322,7 @@ async fn submit_login(
     req: &Request,
     Form(form): Form<LoginForm>,
 ) -> poem::Result<Response> {
-    let portal = Portal::load(app, &slug).await?;
+    let portal = Portal::load(app, &slug, jar).await?;
     csrf::verify(app, jar, &form.csrf)?;
     if !portal.policy.login_mode.uses_password() {
         let message = "This portal logs people in with a one-time code, not a password.";
@@ -426,7 +454,7 @@ async fn logout(
     jar: &CookieJar,
     Form(form): Form<CsrfOnly>,
 ) -> poem::Result<Response> {
-    let portal = Portal::load(app, &slug).await?;
+    let portal = Portal::load(app, &slug, jar).await?;
     csrf::verify(app, jar, &form.csrf)?;
     end_session(app, jar, &portal).await?;
     jar.add(cookies::removal(app, &cookies::session_name(app, &slug)));
@@ -434,8 +462,12 @@ async fn logout(
 }
 
 #[handler]
-async fn theme(Path(slug): Path<String>, Data(app): Data<&Arc<App>>) -> poem::Result<Response> {
-    let portal = Portal::load(app, &slug).await?;
+async fn theme(
+    Path(slug): Path<String>,
+    Data(app): Data<&Arc<App>>,
+    jar: &CookieJar,
+) -> poem::Result<Response> {
+    let portal = Portal::load(app, &slug, jar).await?;
     let accent = &portal.org.branding.accent_color;
     let accent = if crate::domain::org::check_accent_color(accent).is_ok() {
         accent.as_str()

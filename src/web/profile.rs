@@ -149,7 +149,7 @@ async fn page(
     jar: &CookieJar,
     Query(query): Query<PageQuery>,
 ) -> poem::Result<Response> {
-    let portal = Portal::load(app, &slug).await?;
+    let portal = Portal::load(app, &slug, jar).await?;
     let Some(contact) = portal.signed_in(app, jar).await? else {
         return Ok(see_other(&format!("/portal/{slug}/login")));
     };
@@ -202,7 +202,7 @@ async fn save_details(
     jar: &CookieJar,
     Form(form): Form<DetailsForm>,
 ) -> poem::Result<Response> {
-    let portal = Portal::load(app, &slug).await?;
+    let portal = Portal::load(app, &slug, jar).await?;
     csrf::verify(app, jar, &form.csrf)?;
     let Some(contact) = portal.signed_in(app, jar).await? else {
         return Err(AppError::Unauthenticated.into());
@@ -237,7 +237,7 @@ async fn change_password(
     req: &Request,
     Form(form): Form<PasswordForm>,
 ) -> poem::Result<Response> {
-    let portal = Portal::load(app, &slug).await?;
+    let portal = Portal::load(app, &slug, jar).await?;
     csrf::verify(app, jar, &form.csrf)?;
     let Some(contact) = portal.signed_in(app, jar).await? else {
         return Err(AppError::Unauthenticated.into());
@@ -286,7 +286,7 @@ async fn end_session(
     jar: &CookieJar,
     Form(form): Form<CsrfOnly>,
 ) -> poem::Result<Response> {
-    let portal = Portal::load(app, &slug).await?;
+    let portal = Portal::load(app, &slug, jar).await?;
     csrf::verify(app, jar, &form.csrf)?;
     let Some(contact) = portal.signed_in(app, jar).await? else {
         return Err(AppError::Unauthenticated.into());

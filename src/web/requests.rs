@@ -143,7 +143,7 @@ async fn list_page(
     jar: &CookieJar,
     Query(query): Query<ListQuery>,
 ) -> poem::Result<Response> {
-    let portal = Portal::load(app, &slug).await?;
+    let portal = Portal::load(app, &slug, jar).await?;
     let Some(contact) = portal.signed_in(app, jar).await? else {
         return Ok(to_login(&slug));
     };
@@ -354,7 +354,7 @@ async fn new_form(
     jar: &CookieJar,
     Query(query): Query<NewQuery>,
 ) -> poem::Result<Response> {
-    let portal = Portal::load(app, &slug).await?;
+    let portal = Portal::load(app, &slug, jar).await?;
     let Some(contact) = portal.signed_in(app, jar).await? else {
         return Ok(to_login(&slug));
     };
@@ -425,7 +425,7 @@ async fn create(
     req: &HttpRequest,
     multipart: Multipart,
 ) -> poem::Result<Response> {
-    let portal = Portal::load(app, &slug).await?;
+    let portal = Portal::load(app, &slug, jar).await?;
     let form = Submitted::read(multipart).await?;
     csrf::verify(app, jar, &form.text("csrf"))?;
     let Some(contact) = portal.signed_in(app, jar).await? else {
@@ -622,7 +622,7 @@ async fn show(
     Data(app): Data<&Arc<App>>,
     jar: &CookieJar,
 ) -> poem::Result<Response> {
-    let portal = Portal::load(app, &slug).await?;
+    let portal = Portal::load(app, &slug, jar).await?;
     let Some(contact) = portal.signed_in(app, jar).await? else {
         return Ok(to_login(&slug));
     };
@@ -637,7 +637,7 @@ async fn reply(
     jar: &CookieJar,
     multipart: Multipart,
 ) -> poem::Result<Response> {
-    let portal = Portal::load(app, &slug).await?;
+    let portal = Portal::load(app, &slug, jar).await?;
     let form = Submitted::read(multipart).await?;
     csrf::verify(app, jar, &form.text("csrf"))?;
     let Some(contact) = portal.signed_in(app, jar).await? else {
@@ -675,7 +675,7 @@ async fn close_or_reopen(
     csrf_token: &str,
     reopen: bool,
 ) -> poem::Result<Response> {
-    let portal = Portal::load(app, slug).await?;
+    let portal = Portal::load(app, slug, jar).await?;
     csrf::verify(app, jar, csrf_token)?;
     let Some(contact) = portal.signed_in(app, jar).await? else {
         return Err(AppError::Unauthenticated.into());
@@ -715,7 +715,7 @@ async fn download(
     Data(app): Data<&Arc<App>>,
     jar: &CookieJar,
 ) -> poem::Result<Response> {
-    let portal = Portal::load(app, &slug).await?;
+    let portal = Portal::load(app, &slug, jar).await?;
     let Some(contact) = portal.signed_in(app, jar).await? else {
         return Ok(to_login(&slug));
     };

@@ -100,7 +100,7 @@ async fn index(
     jar: &CookieJar,
     Query(query): Query<SearchQuery>,
 ) -> poem::Result<Response> {
-    let portal = Portal::load(app, &slug).await?;
+    let portal = Portal::load(app, &slug, jar).await?;
     let contact = match reader(app, jar, &portal).await? {
         Ok(contact) => contact,
         Err(redirect) => return Ok(redirect),
@@ -164,7 +164,7 @@ async fn article(
     Data(app): Data<&Arc<App>>,
     jar: &CookieJar,
 ) -> poem::Result<Response> {
-    let portal = Portal::load(app, &slug).await?;
+    let portal = Portal::load(app, &slug, jar).await?;
     let contact = match reader(app, jar, &portal).await? {
         Ok(contact) => contact,
         Err(redirect) => return Ok(redirect),
@@ -199,7 +199,7 @@ async fn suggest(
     jar: &CookieJar,
     Query(query): Query<SearchQuery>,
 ) -> poem::Result<Response> {
-    let portal = Portal::load(app, &slug).await?;
+    let portal = Portal::load(app, &slug, jar).await?;
     if reader(app, jar, &portal).await?.is_err() {
         return Ok(StatusCode::UNAUTHORIZED.into_response());
     }

@@ -1,6 +1,6 @@
-//! Organizations' own host names on SQLite and PostgreSQL: a mapped host serves that one
-//! portal at `/`, logs its contacts in there, and serves nothing of another organization nor
-//! the admin console.
+//! Who reaches a portal, on SQLite and PostgreSQL: an organization's own host name serves that
+//! one portal at `/`, logs its contacts in there, and serves nothing of another organization
+//! nor the admin console; a draft portal opens to its own admins only, as a preview.
 
 #![allow(
     clippy::unwrap_used,
@@ -13,7 +13,10 @@ mod common;
 use common::{Backend, Browser, DEMO_PASSWORD, Page, TestApp, read};
 use reqwest::{StatusCode, header};
 
-both_backends!(a_mapped_host_serves_its_own_portal_only);
+both_backends!(
+    a_mapped_host_serves_its_own_portal_only,
+    a_draft_portal_opens_to_its_own_admins_only,
+);
 
 const ADMIN_PASSWORD: &str = "portico-admin-password";
 
@@ -34,6 +37,11 @@ async fn admin(app: &TestApp, email: &str) -> Browser {
 /// Saves acme's Customer Portal Settings with `hosts` as its host names.
 async fn map_acme(app: &TestApp, hosts: &str) {
     let browser = admin(app, "admin@acme.example").await;
+    save_acme(&browser, "live", hosts).await;
+}
+
+/// Saves acme's Customer Portal Settings through `browser` (an admin's).
+async fn save_acme(browser: &Browser, status: &str, hosts: &str) {
     let settings = "/admin/orgs/acme/settings/customer-portal";
     let saved = browser
         .submit(
@@ -41,7 +49,7 @@ async fn map_acme(app: &TestApp, hosts: &str) {
             settings,
             &[
                 ("name", "Acme Corporation"),
-                ("status", "live"),
+                ("status", status),
                 ("accent_color", "#b45309"),
                 ("welcome_text", "Welcome to Acme support."),
                 ("footer_text", "Acme trade support."),
@@ -115,4 +123,43 @@ async fn a_mapped_host_serves_its_own_portal_only(backend: Backend) {
         assert_eq!(page.status, StatusCode::OK);
         assert!(!page.body.contains("Welcome to Acme support."), "{other}");
     }
+}
+
+async fn a_draft_portal_opens_to_its_own_admins_only(backend: Backend) {
+    let Some(app) = TestApp::demo(backend).await else {
+        return;
+    };
+    let acme_admin = admin(&app, "admin@acme.example").await;
+    save_acme(&acme_admin, "draft", "").await;
+
+    let preview = acme_admin.get("/portal/acme/").await;
+    assert_eq!(preview.status, StatusCode::OK, "{}", preview.body);
+    assert!(preview.body.contains("Welcome to Acme support."));
+    let login = acme_admin.get("/portal/acme/login").await;
+    assert_eq!(login.status, StatusCode::OK);
+    let platform = admin(&app, "admin@portico.example").await;
+    assert_eq!(platform.get("/portal/acme/").await.status, StatusCode::OK);
+
+    let globex_admin = admin(&app, "admin@globex.example").await;
+    let visitor = app.browser();
+    for outsider in [&globex_admin, &visitor] {
+        for path in [
+            "/portal/acme/",
+            "/portal/acme/login",
+            "/portal/acme/theme.css",
+        ] {
+            let page = outsider.get(path).await;
+            assert_eq!(page.status, StatusCode::NOT_FOUND, "{path}");
+            assert!(!page.body.contains("Welcome to Acme support."));
+        }
+    }
+    // The common login page never offers the draft portal, even to a contact of it.
+    let common = visitor
+        .common_password_login("demo@acme.example", DEMO_PASSWORD)
+        .await;
+    assert!(!common.is_logged_in());
+    assert!(!common.body.contains("Acme Corporation"));
+
+    save_acme(&acme_admin, "live", "").await;
+    assert_eq!(visitor.get("/portal/acme/").await.status, StatusCode::OK);
 }
