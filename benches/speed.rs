@@ -390,7 +390,7 @@ async fn seed_content(app: &App, org_id: OrgId, busy: portico::domain::contact::
                         category_id: &category,
                         subject: &subject,
                         description: "Something does not work as it should.",
-                        priority: "normal",
+                        priority: "medium",
                         status: if n % 3 == 0 { "closed" } else { "open" },
                         created_at: Utc::now().naive_utc() - chrono::Duration::seconds(n as i64),
                     };
