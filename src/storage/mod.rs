@@ -23,6 +23,7 @@ pub mod otp;
 pub mod outbox;
 pub mod portal_settings;
 pub mod profile;
+pub mod registrations;
 pub mod requests;
 pub mod schema;
 pub mod sessions;

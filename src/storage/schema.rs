@@ -290,6 +290,24 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    registrations (org_id, id) {
+        org_id -> Text,
+        id -> Text,
+        email -> Text,
+        mobile -> Nullable<Text>,
+        name -> Text,
+        password_hash -> Nullable<Text>,
+        state -> Text,
+        email_proven -> Bool,
+        mobile_proven -> Bool,
+        client_ip -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        decided_by -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(login_policies -> organizations (org_id));
 diesel::joinable!(org_admins -> organizations (org_id));
 diesel::joinable!(org_admins -> admins (admin_id));
@@ -315,4 +333,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     request_attachments,
     message_templates,
     sms_gateways,
+    registrations,
 );

@@ -16,8 +16,10 @@ pub mod csrf;
 pub mod errors;
 pub mod health;
 pub mod pages;
+pub mod password_reset;
 pub mod portal;
 pub mod profile;
+pub mod registration;
 pub mod requests;
 pub mod solutions;
 
@@ -55,6 +57,7 @@ pub fn routes(app: Arc<App>) -> impl Endpoint {
         .at("/static/*path", poem::get(assets::file));
     let route = admin::routes(route);
     let route = profile::routes(solutions::routes(requests::routes(portal::routes(route))));
+    let route = registration::routes(password_reset::routes(route));
     code_login::routes(route)
         .with(CookieJarManager::new())
         .around(move |next, req| limit_body(next, req, max_body))

@@ -20,7 +20,7 @@ use crate::{
         contact::{Contact, ContactStatus, Identifier},
         login,
         org::{LoginMode, LoginPolicy, OrgStatus, Organization},
-        password,
+        password, password_reset, registration,
         session::{self, ClientInfo},
     },
     secret::SecretString,
@@ -215,6 +215,8 @@ pub struct LoginFormView {
     pub password_error: Option<String>,
     /// An error with the identifier of the common page's code form.
     pub code_identifier_error: Option<String>,
+    /// Good news to show above the form (a password was just set, say).
+    pub notice: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -231,6 +233,10 @@ struct LoginView {
     /// The password is only the first of two steps.
     two_step: bool,
     code_action: String,
+    /// "Forgot password?", where a password is part of the login.
+    forgot_link: Option<String>,
+    /// "Create an account", where the organization lets visitors register.
+    register_link: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -261,6 +267,10 @@ pub fn render_login(
         asks_for_code: matches!(mode, LoginMode::Otp | LoginMode::PasswordOrOtp),
         two_step: mode == LoginMode::PasswordAndOtp,
         code_action: format!("/portal/{}/login/code", portal.org.slug),
+        forgot_link: password_reset::offered(&portal.policy)
+            .then(|| format!("/portal/{}/password/forgot", portal.org.slug)),
+        register_link: registration::is_open(&portal.policy)
+            .then(|| format!("/portal/{}/register", portal.org.slug)),
     };
     Ok(app
         .pages
