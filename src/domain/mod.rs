@@ -18,6 +18,7 @@ pub mod admin_login;
 pub mod audit;
 pub mod code_login;
 pub mod contact;
+pub mod contact_change;
 pub mod delivery;
 pub mod directory;
 pub mod ids;

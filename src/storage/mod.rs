@@ -14,6 +14,7 @@ pub mod accounts;
 pub mod admins;
 pub mod audit;
 pub mod audit_log;
+pub mod contact_changes;
 pub mod content;
 pub mod directory;
 pub mod limits;

@@ -308,6 +308,17 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    contact_changes (org_id, attempt_id) {
+        org_id -> Text,
+        attempt_id -> Text,
+        contact_id -> Text,
+        field -> Text,
+        new_value -> Text,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(login_policies -> organizations (org_id));
 diesel::joinable!(org_admins -> organizations (org_id));
 diesel::joinable!(org_admins -> admins (admin_id));
@@ -334,4 +345,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     message_templates,
     sms_gateways,
     registrations,
+    contact_changes,
 );

@@ -1,3 +1,4 @@
+DROP TABLE contact_changes;
 DROP TABLE registrations;
 DELETE FROM one_time_codes
     WHERE NOT EXISTS (SELECT 1 FROM contacts

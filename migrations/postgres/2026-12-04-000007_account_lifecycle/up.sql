@@ -28,3 +28,16 @@ CREATE TABLE registrations (
 );
 CREATE INDEX registrations_state ON registrations (org_id, state, created_at);
 CREATE INDEX registrations_email ON registrations (org_id, email);
+
+-- A contact's pending change of email or mobile number: the new address waits here, bound to
+-- the code attempt that must prove it. field: email or mobile.
+CREATE TABLE contact_changes (
+    org_id TEXT NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
+    attempt_id TEXT NOT NULL,
+    contact_id TEXT NOT NULL,
+    field TEXT NOT NULL,
+    new_value TEXT NOT NULL,
+    created_at TIMESTAMP NOT NULL,
+    PRIMARY KEY (org_id, attempt_id),
+    FOREIGN KEY (org_id, contact_id) REFERENCES contacts (org_id, id) ON DELETE CASCADE
+);
