@@ -201,12 +201,12 @@ pub fn check_bucket(
     per_hour: i64,
     now: NaiveDateTime,
 ) -> Result<(), AppError> {
-    if cooldown_secs > 0 {
-        if let Some(last) = limits::latest(conn, org_id, bucket)? {
-            let ready_at = last + Duration::seconds(cooldown_secs);
-            if ready_at > now {
-                return Err(limited(ready_at - now));
-            }
+    if cooldown_secs > 0
+        && let Some(last) = limits::latest(conn, org_id, bucket)?
+    {
+        let ready_at = last + Duration::seconds(cooldown_secs);
+        if ready_at > now {
+            return Err(limited(ready_at - now));
         }
     }
     if limits::count_since(conn, org_id, bucket, now - Duration::hours(1))? >= per_hour {

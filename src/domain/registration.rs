@@ -161,22 +161,20 @@ pub fn check_sign_up(
             "Enter your mobile number: this portal sends login codes by SMS.".to_owned(),
         ));
     }
-    if let Some(email) = details.as_ref().and_then(|d| d.email.as_deref()) {
-        if !domain_allowed(policy, email) {
-            errors.push((
-                "email",
-                "This portal accepts registrations only from its organization's own email \
-                 domains."
-                    .to_owned(),
-            ));
-        }
+    if let Some(email) = details.as_ref().and_then(|d| d.email.as_deref())
+        && !domain_allowed(policy, email)
+    {
+        errors.push((
+            "email",
+            "This portal accepts registrations only from its organization's own email domains."
+                .to_owned(),
+        ));
     }
-    if needs_password(policy) {
-        if let Err(AppError::Invalid { message, .. }) =
+    if needs_password(policy)
+        && let Err(AppError::Invalid { message, .. }) =
             check_new_password(policy, org, form.password.expose())
-        {
-            errors.push(("password", message));
-        }
+    {
+        errors.push(("password", message));
     }
     match details {
         Some(details) if errors.is_empty() => Ok(details),
@@ -431,32 +429,38 @@ fn existing_owner(
     Ok(None)
 }
 
+/// The codes typed on the registration code page, with the attempts they answer.
+#[derive(Debug, Clone, Default)]
+pub struct TypedCodes {
+    pub email_attempt: String,
+    pub email_code: String,
+    /// Empty when the organization asks for no mobile number.
+    pub mobile_attempt: String,
+    pub mobile_code: String,
+}
+
 /// Checks the registration codes; once every address is proven the registration counts: as a
 /// contact at once when registration is open, in the approval queue otherwise.
 pub async fn prove(
     app: &App,
     org: &Organization,
     policy: &LoginPolicy,
-    email_attempt: &str,
-    email_code: &str,
-    mobile_attempt: &str,
-    mobile_code: &str,
+    typed: TypedCodes,
     client: &ClientInfo,
 ) -> Result<Proof, AppError> {
     let now = Utc::now().naive_utc();
     let org_id = org.id;
     let open = policy.self_registration == SelfRegistration::Open;
-    let typed = (
-        email_attempt.to_owned(),
-        email_code.to_owned(),
-        mobile_attempt.to_owned(),
-        mobile_code.to_owned(),
-    );
     let signer = app.signer.clone();
     let client_ip = client.ip.clone();
     app.db
         .transaction(move |conn| {
-            let (email_attempt, email_code, mobile_attempt, mobile_code) = typed;
+            let TypedCodes {
+                email_attempt,
+                email_code,
+                mobile_attempt,
+                mobile_code,
+            } = typed;
             let Some(attempt) = account_codes::find_attempt(
                 conn,
                 &org_id,

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use super::{
     code_login::{CODE_REFUSED, wait_words},
     cookies, csrf,
-    portal::{Chrome, LoginFormView, Portal, render_login},
+    portal::{Chrome, Portal, render_login_notice},
 };
 use crate::{
     App, AppError,
@@ -272,17 +272,12 @@ async fn set_password(
     )
     .await;
     match outcome {
-        Ok(PasswordSet::Done(_)) => {
-            let view = LoginFormView {
-                notice: Some(
-                    "Your new password is set and every earlier session has ended. Log in with \
-                     it now."
-                        .to_owned(),
-                ),
-                ..LoginFormView::default()
-            };
-            render_login(app, jar, &portal, view, StatusCode::OK)
-        }
+        Ok(PasswordSet::Done(_)) => render_login_notice(
+            app,
+            jar,
+            &portal,
+            "Your new password is set and every earlier session has ended. Log in with it now.",
+        ),
         Ok(PasswordSet::Refused) => {
             let form = ResetForm {
                 error: Some(CODE_REFUSED.to_owned()),

@@ -215,8 +215,6 @@ pub struct LoginFormView {
     pub password_error: Option<String>,
     /// An error with the identifier of the common page's code form.
     pub code_identifier_error: Option<String>,
-    /// Good news to show above the form (a password was just set, say).
-    pub notice: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -233,6 +231,8 @@ struct LoginView {
     /// The password is only the first of two steps.
     two_step: bool,
     code_action: String,
+    /// Good news to show above the form (a password was just set, say).
+    notice: Option<&'static str>,
     /// "Forgot password?", where a password is part of the login.
     forgot_link: Option<String>,
     /// "Create an account", where the organization lets visitors register.
@@ -257,8 +257,31 @@ pub fn render_login(
     form: LoginFormView,
     status: StatusCode,
 ) -> poem::Result<Response> {
+    render_login_page(app, jar, portal, form, None, status)
+}
+
+/// Renders the portal's empty login page with good news above the form.
+pub fn render_login_notice(
+    app: &App,
+    jar: &CookieJar,
+    portal: &Portal,
+    notice: &'static str,
+) -> poem::Result<Response> {
+    let form = LoginFormView::default();
+    render_login_page(app, jar, portal, form, Some(notice), StatusCode::OK)
+}
+
+fn render_login_page(
+    app: &App,
+    jar: &CookieJar,
+    portal: &Portal,
+    form: LoginFormView,
+    notice: Option<&'static str>,
+    status: StatusCode,
+) -> poem::Result<Response> {
     let mode = portal.policy.login_mode;
     let view = LoginView {
+        notice,
         chrome: portal.chrome(app, jar, "Log in", None),
         form,
         action: format!("/portal/{}/login", portal.org.slug),

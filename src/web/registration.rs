@@ -23,7 +23,7 @@ use crate::{
     App, AppError,
     domain::{
         contact::{mask_email, mask_mobile},
-        registration::{self, Proof, SignUp},
+        registration::{self, Proof, SignUp, TypedCodes},
     },
     secret::SecretString,
 };
@@ -312,10 +312,12 @@ async fn verify(
         app,
         &portal.org,
         &portal.policy,
-        &fields.email_attempt,
-        &fields.email_code,
-        &fields.mobile_attempt,
-        &fields.mobile_code,
+        TypedCodes {
+            email_attempt: fields.email_attempt,
+            email_code: fields.email_code,
+            mobile_attempt: fields.mobile_attempt,
+            mobile_code: fields.mobile_code,
+        },
         &client,
     )
     .await;
