@@ -208,4 +208,38 @@ async fn the_console_lists_and_previews_every_new_message(backend: Backend) {
     let queue = admin.get("/admin/orgs/acme/registrations").await;
     assert_eq!(queue.status, StatusCode::OK);
     assert!(queue.body.contains("No registration is waiting"));
+    assert!(
+        !queue.body.contains("id=\"without-mobile\""),
+        "acme sends no SMS codes, so missing mobiles do not matter"
+    );
+
+    let missing = app
+        .app
+        .db
+        .run(|conn| {
+            let org = portico::storage::orgs::find_by_slug(conn, "umbrella")?.unwrap();
+            portico::storage::directory::reach(conn, &org.id)
+        })
+        .await
+        .unwrap()
+        .without_mobile;
+    let platform = app.browser();
+    platform
+        .submit(
+            "/admin/login",
+            "/admin/login",
+            &[
+                ("identifier", "admin@portico.example"),
+                ("password", "portico-admin-password"),
+            ],
+        )
+        .await;
+    let umbrella = platform.get("/admin/orgs/umbrella/registrations").await;
+    assert!(
+        umbrella.body.contains(&format!(
+            "{missing} active contacts have no mobile number yet"
+        )),
+        "{}",
+        umbrella.body
+    );
 }
