@@ -20,7 +20,7 @@ use crate::{
         contact::{ContactId, ContactStatus, Identifier, normalize_email, normalize_mobile},
         org::{
             Branding, LoginMode, LoginPolicy, OrgId, OrgStatus, Organization, OtpChannel,
-            check_accent_color, check_slug,
+            SelfRegistration, check_accent_color, check_slug,
         },
     },
     secret::SecretString,
@@ -89,6 +89,16 @@ pub struct OrganizationFixture {
 pub struct PolicyFixture {
     pub login_mode: LoginMode,
     pub otp_channel: OtpChannel,
+    /// Whether visitors may register: `off` (the default), `open` or `with_approval`.
+    #[serde(default = "no_registration")]
+    pub self_registration: SelfRegistration,
+    /// Email domains allowed to register; none allows any.
+    #[serde(default)]
+    pub registration_domains: Vec<String>,
+}
+
+fn no_registration() -> SelfRegistration {
+    SelfRegistration::Off
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -280,10 +290,14 @@ impl OrgPlan {
         let o = &fixture.organization;
         check_slug(&o.slug)?;
         check_accent_color(&o.accent_color)?;
-        let policy = LoginPolicy::for_mode(
-            fixture.login_policy.login_mode,
-            fixture.login_policy.otp_channel,
-        );
+        let policy = LoginPolicy {
+            self_registration: fixture.login_policy.self_registration,
+            registration_domains: fixture.login_policy.registration_domains.clone(),
+            ..LoginPolicy::for_mode(
+                fixture.login_policy.login_mode,
+                fixture.login_policy.otp_channel,
+            )
+        };
         policy.check()?;
         let org = Organization {
             id: OrgId::new(),

@@ -532,6 +532,11 @@ fn check_code(
         Purpose::SecondFactor => {
             policy.login_mode == LoginMode::PasswordAndOtp && attempt.password_proven
         }
+        Purpose::PasswordReset
+        | Purpose::Invitation
+        | Purpose::RegistrationEmail
+        | Purpose::RegistrationMobile
+        | Purpose::ContactChange => false,
     };
     let Some(contact_id) = attempt.contact_id.filter(|_| mode_allows) else {
         return Ok(CodeCheck::Refused);
@@ -557,8 +562,8 @@ fn check_code(
     if let Some(guessed) = codes::count_guess(conn, org_id, attempt_id, now)? {
         if right(&guessed.code_hash) && codes::consume(conn, org_id, &guessed.id, now)? {
             let method = match attempt.purpose {
-                Purpose::Login => "otp",
                 Purpose::SecondFactor => "password+otp",
+                _ => "otp",
             };
             return Ok(CodeCheck::Proven { contact, method });
         }

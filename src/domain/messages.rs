@@ -65,17 +65,50 @@ pub struct RequestMessage<'a> {
     pub link: &'a str,
 }
 
+/// What a message about a contact's account says: its code and link where it carries one
+/// (empty and 0 where it does not).
+#[derive(Debug, Serialize)]
+pub struct AccountMessage<'a> {
+    pub org_name: &'a str,
+    pub contact_name: &'a str,
+    pub code: &'a str,
+    pub minutes: u32,
+    pub link: &'a str,
+}
+
 /// The messages of a portal that its organization may word its own way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MessageKind {
     LoginCode,
     RequestReceived,
     RequestReplied,
+    PasswordReset,
+    PasswordChanged,
+    PasswordInvitation,
+    RegistrationCode,
+    RegistrationExists,
+    RegistrationApproved,
+    RegistrationRefused,
+    ContactChangeCode,
+    ContactChanged,
 }
 
 impl MessageKind {
     /// Every kind, in the order the console lists them.
-    pub const ALL: [Self; 3] = [Self::LoginCode, Self::RequestReceived, Self::RequestReplied];
+    pub const ALL: [Self; 12] = [
+        Self::LoginCode,
+        Self::RequestReceived,
+        Self::RequestReplied,
+        Self::PasswordReset,
+        Self::PasswordChanged,
+        Self::PasswordInvitation,
+        Self::RegistrationCode,
+        Self::RegistrationExists,
+        Self::RegistrationApproved,
+        Self::RegistrationRefused,
+        Self::ContactChangeCode,
+        Self::ContactChanged,
+    ];
 
     /// The template name, also the name in URLs and storage.
     pub fn name(self) -> &'static str {
@@ -83,6 +116,15 @@ impl MessageKind {
             Self::LoginCode => "login_code",
             Self::RequestReceived => "request_received",
             Self::RequestReplied => "request_replied",
+            Self::PasswordReset => "password_reset",
+            Self::PasswordChanged => "password_changed",
+            Self::PasswordInvitation => "password_invitation",
+            Self::RegistrationCode => "registration_code",
+            Self::RegistrationExists => "registration_exists",
+            Self::RegistrationApproved => "registration_approved",
+            Self::RegistrationRefused => "registration_refused",
+            Self::ContactChangeCode => "contact_change_code",
+            Self::ContactChanged => "contact_changed",
         }
     }
 
@@ -92,6 +134,15 @@ impl MessageKind {
             Self::LoginCode => "Login code",
             Self::RequestReceived => "Request received",
             Self::RequestReplied => "Request replied",
+            Self::PasswordReset => "Password reset code",
+            Self::PasswordChanged => "Password changed",
+            Self::PasswordInvitation => "Password invitation",
+            Self::RegistrationCode => "Registration code",
+            Self::RegistrationExists => "Registration of an existing address",
+            Self::RegistrationApproved => "Registration approved",
+            Self::RegistrationRefused => "Registration refused",
+            Self::ContactChangeCode => "New address code",
+            Self::ContactChanged => "Address changed",
         }
     }
 
@@ -102,7 +153,13 @@ impl MessageKind {
 
     /// Whether the message is also sent by SMS.
     pub fn has_sms(self) -> bool {
-        matches!(self, Self::LoginCode)
+        matches!(
+            self,
+            Self::LoginCode
+                | Self::PasswordReset
+                | Self::RegistrationCode
+                | Self::ContactChangeCode
+        )
     }
 
     /// The values a template of this kind may use, as the help text lists them.
@@ -117,6 +174,7 @@ impl MessageKind {
                 "reply",
                 "link",
             ],
+            _ => &["org_name", "contact_name", "code", "minutes", "link"],
         }
     }
 
@@ -139,6 +197,13 @@ impl MessageKind {
                 } else {
                     ""
                 },
+                link: portal_link,
+            }),
+            _ => serde_json::to_value(AccountMessage {
+                org_name,
+                contact_name: "Dana Sample",
+                code: "123456",
+                minutes: 10,
                 link: portal_link,
             }),
         };

@@ -8,13 +8,17 @@
 //! make ([`policy_change`], [`portal_settings`], [`directory`]), the audit trail ([`audit`]),
 //! and self-service: requests ([`requests`]), solutions ([`solutions`]), the safe Markdown
 //! they are shown in ([`markdown`]) and what contacts change about themselves ([`profile`]).
+//! The account lifecycle: forgotten passwords and invitations ([`password_reset`]),
+//! self-registration ([`registration`]) and the codes both use ([`account_codes`]).
 //! Typed ids ([`ids`]) keep one kind of id from standing in for another.
 
+pub mod account_codes;
 pub mod admin;
 pub mod admin_login;
 pub mod audit;
 pub mod code_login;
 pub mod contact;
+pub mod contact_change;
 pub mod delivery;
 pub mod directory;
 pub mod ids;
@@ -24,9 +28,11 @@ pub mod messages;
 pub mod org;
 pub mod otp;
 pub mod password;
+pub mod password_reset;
 pub mod policy_change;
 pub mod portal_settings;
 pub mod profile;
+pub mod registration;
 pub mod requests;
 pub mod session;
 pub mod signing;

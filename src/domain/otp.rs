@@ -28,13 +28,24 @@ pub struct LoginAttempt {
     pub expires_at: chrono::NaiveDateTime,
 }
 
-/// What a code is for. A code never works for another purpose.
+/// What a code is for. A code never works for another purpose: the purpose is part of the
+/// code's keyed hash, and every check names the purposes it accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Purpose {
     /// Logging in with a code alone.
     Login,
     /// The second step of a password-then-code login.
     SecondFactor,
+    /// Setting a new password after forgetting the old one.
+    PasswordReset,
+    /// Setting a first password from an admin's invitation.
+    Invitation,
+    /// Proving the email address of a registration.
+    RegistrationEmail,
+    /// Proving the mobile number of a registration.
+    RegistrationMobile,
+    /// Proving a new email address or mobile number of a contact.
+    ContactChange,
 }
 
 impl Purpose {
@@ -42,6 +53,11 @@ impl Purpose {
         match self {
             Self::Login => "login",
             Self::SecondFactor => "second_factor",
+            Self::PasswordReset => "password_reset",
+            Self::Invitation => "invitation",
+            Self::RegistrationEmail => "registration_email",
+            Self::RegistrationMobile => "registration_mobile",
+            Self::ContactChange => "contact_change",
         }
     }
 
@@ -49,6 +65,11 @@ impl Purpose {
         match text {
             "login" => Some(Self::Login),
             "second_factor" => Some(Self::SecondFactor),
+            "password_reset" => Some(Self::PasswordReset),
+            "invitation" => Some(Self::Invitation),
+            "registration_email" => Some(Self::RegistrationEmail),
+            "registration_mobile" => Some(Self::RegistrationMobile),
+            "contact_change" => Some(Self::ContactChange),
             _ => None,
         }
     }

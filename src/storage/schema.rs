@@ -290,6 +290,35 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    registrations (org_id, id) {
+        org_id -> Text,
+        id -> Text,
+        email -> Text,
+        mobile -> Nullable<Text>,
+        name -> Text,
+        password_hash -> Nullable<Text>,
+        state -> Text,
+        email_proven -> Bool,
+        mobile_proven -> Bool,
+        client_ip -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        decided_by -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    contact_changes (org_id, attempt_id) {
+        org_id -> Text,
+        attempt_id -> Text,
+        contact_id -> Text,
+        field -> Text,
+        new_value -> Text,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(login_policies -> organizations (org_id));
 diesel::joinable!(org_admins -> organizations (org_id));
 diesel::joinable!(org_admins -> admins (admin_id));
@@ -315,4 +344,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     request_attachments,
     message_templates,
     sms_gateways,
+    registrations,
+    contact_changes,
 );

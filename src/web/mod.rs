@@ -18,8 +18,10 @@ pub mod errors;
 pub mod health;
 pub mod hosts;
 pub mod pages;
+pub mod password_reset;
 pub mod portal;
 pub mod profile;
+pub mod registration;
 pub mod requests;
 pub mod solutions;
 
@@ -60,6 +62,7 @@ pub fn routes(app: Arc<App>) -> impl Endpoint {
         .at("/static/*path", poem::get(assets::file));
     let route = admin::routes(route);
     let route = profile::routes(solutions::routes(requests::routes(portal::routes(route))));
+    let route = registration::routes(password_reset::routes(route));
     code_login::routes(route)
         .with(CookieJarManager::new())
         .around(move |next, req| {

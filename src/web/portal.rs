@@ -21,7 +21,7 @@ use crate::{
         contact::{Contact, ContactStatus, Identifier},
         login,
         org::{LoginMode, LoginPolicy, OrgStatus, Organization},
-        password,
+        password, password_reset, registration,
         session::{self, ClientInfo},
     },
     secret::SecretString,
@@ -259,6 +259,12 @@ struct LoginView {
     /// The password is only the first of two steps.
     two_step: bool,
     code_action: String,
+    /// Good news to show above the form (a password was just set, say).
+    notice: Option<&'static str>,
+    /// "Forgot password?", where a password is part of the login.
+    forgot_link: Option<String>,
+    /// "Create an account", where the organization lets visitors register.
+    register_link: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -279,8 +285,31 @@ pub fn render_login(
     form: LoginFormView,
     status: StatusCode,
 ) -> poem::Result<Response> {
+    render_login_page(app, jar, portal, form, None, status)
+}
+
+/// Renders the portal's empty login page with good news above the form.
+pub fn render_login_notice(
+    app: &App,
+    jar: &CookieJar,
+    portal: &Portal,
+    notice: &'static str,
+) -> poem::Result<Response> {
+    let form = LoginFormView::default();
+    render_login_page(app, jar, portal, form, Some(notice), StatusCode::OK)
+}
+
+fn render_login_page(
+    app: &App,
+    jar: &CookieJar,
+    portal: &Portal,
+    form: LoginFormView,
+    notice: Option<&'static str>,
+    status: StatusCode,
+) -> poem::Result<Response> {
     let mode = portal.policy.login_mode;
     let view = LoginView {
+        notice,
         chrome: portal.chrome(app, jar, "Log in", None),
         form,
         action: format!("/portal/{}/login", portal.org.slug),
@@ -289,6 +318,10 @@ pub fn render_login(
         asks_for_code: matches!(mode, LoginMode::Otp | LoginMode::PasswordOrOtp),
         two_step: mode == LoginMode::PasswordAndOtp,
         code_action: format!("/portal/{}/login/code", portal.org.slug),
+        forgot_link: password_reset::offered(&portal.policy)
+            .then(|| format!("/portal/{}/password/forgot", portal.org.slug)),
+        register_link: registration::is_open(&portal.policy)
+            .then(|| format!("/portal/{}/register", portal.org.slug)),
     };
     Ok(app
         .pages

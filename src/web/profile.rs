@@ -1,6 +1,7 @@
 //! The contact's profile at `/portal/{slug}/profile`: name and time zone, the password change
 //! (current password first, with the choice to end every other session), and the list of
-//! the contact's live sessions, each of which can be ended.
+//! the contact's live sessions, each of which can be ended; and, at `/profile/contact`, the
+//! proven change of the email address or mobile number (or adding a mobile number).
 //!
 //! Ending the session in use is a logout. A session id of someone else is not found.
 
@@ -22,6 +23,7 @@ use crate::{
     App, AppError,
     domain::{
         contact::Contact,
+        contact_change::{self, ChangeRequest, Field},
         profile::{self, PasswordChange},
         session::{self, SessionId},
     },
@@ -40,6 +42,14 @@ pub fn routes(route: Route) -> Route {
         .at(
             "/portal/:slug/profile/sessions/:id/end",
             poem::post(end_session),
+        )
+        .at(
+            "/portal/:slug/profile/contact",
+            poem::get(change_page).post(request_change),
+        )
+        .at(
+            "/portal/:slug/profile/contact/verify",
+            poem::post(confirm_change),
         )
 }
 
@@ -158,6 +168,7 @@ async fn page(
         Some("password") => Some("Your password is changed."),
         Some("sessions") => Some("Your password is changed and your other sessions are ended."),
         Some("session") => Some("That session is ended."),
+        Some("contact") => Some("Your new address is proven and saved."),
         _ => None,
     };
     render(
@@ -298,4 +309,263 @@ async fn end_session(
         return Ok(see_other(&format!("/portal/{slug}/login")));
     }
     Ok(see_other(&format!("/portal/{slug}/profile?saved=session")))
+}
+
+#[derive(Serialize, Default)]
+struct ChangeForm {
+    field: String,
+    new_value: String,
+    change_id: String,
+    has_password: bool,
+    notice: Option<String>,
+    error: Option<String>,
+    new_value_error: Option<String>,
+    current_password_error: Option<String>,
+    code_error: Option<String>,
+}
+
+#[derive(Serialize)]
+struct ChangeView {
+    #[serde(flatten)]
+    chrome: Chrome,
+    #[serde(flatten)]
+    form: ChangeForm,
+    email: Option<String>,
+    mobile: Option<String>,
+}
+
+async fn render_change(
+    app: &App,
+    jar: &CookieJar,
+    (portal, contact): (&Portal, &Contact),
+    mut form: ChangeForm,
+    status: StatusCode,
+) -> poem::Result<Response> {
+    let (org_id, contact_id) = (portal.org.id, contact.id);
+    form.has_password = app
+        .db
+        .run(move |conn| store::password_hash(conn, &org_id, &contact_id))
+        .await?
+        .is_some();
+    let view = ChangeView {
+        chrome: portal.chrome(app, jar, "Email and mobile number", Some(contact)),
+        form,
+        email: contact.email.clone(),
+        mobile: contact.mobile.clone(),
+    };
+    Ok(app
+        .pages
+        .render("portal/contact_change", &view)?
+        .with_status(status)
+        .into_response())
+}
+
+#[derive(Deserialize, Default)]
+struct ChangeQuery {
+    #[serde(default)]
+    field: String,
+}
+
+#[handler]
+async fn change_page(
+    Path(slug): Path<String>,
+    Data(app): Data<&Arc<App>>,
+    jar: &CookieJar,
+    Query(query): Query<ChangeQuery>,
+) -> poem::Result<Response> {
+    let portal = Portal::load(app, &slug).await?;
+    let Some(contact) = portal.signed_in(app, jar).await? else {
+        return Ok(see_other(&format!("/portal/{slug}/login")));
+    };
+    let field = Field::parse(&query.field).unwrap_or(Field::Email);
+    let form = ChangeForm {
+        field: field.as_str().to_owned(),
+        ..ChangeForm::default()
+    };
+    render_change(app, jar, (&portal, &contact), form, StatusCode::OK).await
+}
+
+#[derive(Deserialize)]
+struct ChangeFields {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    field: String,
+    #[serde(default)]
+    new_value: String,
+    #[serde(default)]
+    current_password: String,
+}
+
+/// When the session in use was opened.
+async fn session_started(
+    app: &App,
+    jar: &CookieJar,
+    (portal, contact): (&Portal, &Contact),
+) -> Result<chrono::NaiveDateTime, AppError> {
+    let current = token_hash(app, jar, portal);
+    let (org_id, contact_id, idle) = (portal.org.id, contact.id, portal.policy.session_idle_secs);
+    let sessions = app
+        .db
+        .run(move |conn| {
+            let now = chrono::Utc::now().naive_utc();
+            store::live_sessions(conn, &org_id, &contact_id, idle, &current, now)
+        })
+        .await?;
+    sessions
+        .into_iter()
+        .find(|(_, current)| *current)
+        .map(|(session, _)| session.created_at)
+        .ok_or(AppError::Unauthenticated)
+}
+
+#[handler]
+async fn request_change(
+    Path(slug): Path<String>,
+    Data(app): Data<&Arc<App>>,
+    jar: &CookieJar,
+    req: &Request,
+    Form(fields): Form<ChangeFields>,
+) -> poem::Result<Response> {
+    let portal = Portal::load(app, &slug).await?;
+    csrf::verify(app, jar, &fields.csrf)?;
+    let Some(contact) = portal.signed_in(app, jar).await? else {
+        return Err(AppError::Unauthenticated.into());
+    };
+    let field = Field::parse(&fields.field).ok_or(AppError::NotFound)?;
+    let started = session_started(app, jar, (&portal, &contact)).await?;
+    let typed = ChangeForm {
+        field: field.as_str().to_owned(),
+        new_value: fields.new_value.trim().chars().take(256).collect(),
+        ..ChangeForm::default()
+    };
+    let request = ChangeRequest {
+        field,
+        new_value: fields.new_value.clone(),
+        current_password: SecretString::from(fields.current_password),
+        session_started: started,
+    };
+    let client = cookies::client_info(req);
+    let outcome = contact_change::request_change(
+        app,
+        &portal.org,
+        &portal.policy,
+        &contact,
+        request,
+        &client,
+    )
+    .await;
+    let (form, status) = match outcome {
+        Ok(change_id) => (
+            ChangeForm {
+                change_id: change_id.to_string(),
+                notice: Some(format!(
+                    "We sent a code to your new {}. Enter it to finish the change.",
+                    if field == Field::Email {
+                        "email address"
+                    } else {
+                        "mobile number"
+                    }
+                )),
+                ..typed
+            },
+            StatusCode::OK,
+        ),
+        Err(AppError::Invalid { field, message }) => {
+            let form = if field == Some("current_password") {
+                ChangeForm {
+                    current_password_error: Some(message),
+                    ..typed
+                }
+            } else {
+                ChangeForm {
+                    new_value_error: Some(message),
+                    ..typed
+                }
+            };
+            (form, StatusCode::UNPROCESSABLE_ENTITY)
+        }
+        Err(AppError::RateLimited { retry_after_secs }) => (
+            ChangeForm {
+                error: Some(format!(
+                    "A code was sent a moment ago. Try again in {}.",
+                    super::code_login::wait_words(retry_after_secs)
+                )),
+                ..typed
+            },
+            StatusCode::TOO_MANY_REQUESTS,
+        ),
+        Err(other) => return Err(other.into()),
+    };
+    render_change(app, jar, (&portal, &contact), form, status).await
+}
+
+#[derive(Deserialize)]
+struct ConfirmFields {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    field: String,
+    #[serde(default)]
+    change_id: String,
+    #[serde(default)]
+    code: String,
+}
+
+#[handler]
+async fn confirm_change(
+    Path(slug): Path<String>,
+    Data(app): Data<&Arc<App>>,
+    jar: &CookieJar,
+    req: &Request,
+    Form(fields): Form<ConfirmFields>,
+) -> poem::Result<Response> {
+    let portal = Portal::load(app, &slug).await?;
+    csrf::verify(app, jar, &fields.csrf)?;
+    let Some(contact) = portal.signed_in(app, jar).await? else {
+        return Err(AppError::Unauthenticated.into());
+    };
+    let client = cookies::client_info(req);
+    let again = ChangeForm {
+        field: Field::parse(&fields.field)
+            .unwrap_or(Field::Email)
+            .as_str()
+            .to_owned(),
+        change_id: fields
+            .change_id
+            .trim()
+            .chars()
+            .filter(|c| c.is_ascii_hexdigit() || *c == '-')
+            .take(36)
+            .collect(),
+        ..ChangeForm::default()
+    };
+    let outcome = contact_change::confirm_change(
+        app,
+        &portal.org,
+        &contact,
+        &fields.change_id,
+        &fields.code,
+        &client,
+    )
+    .await;
+    let (form, status) = match outcome {
+        Ok(true) => return Ok(see_other(&format!("/portal/{slug}/profile?saved=contact"))),
+        Ok(false) => (
+            ChangeForm {
+                error: Some(super::code_login::CODE_REFUSED.to_owned()),
+                ..again
+            },
+            StatusCode::UNAUTHORIZED,
+        ),
+        Err(AppError::Invalid { message, .. }) => (
+            ChangeForm {
+                code_error: Some(message),
+                ..again
+            },
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        Err(other) => return Err(other.into()),
+    };
+    render_change(app, jar, (&portal, &contact), form, status).await
 }

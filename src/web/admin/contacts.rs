@@ -1,5 +1,6 @@
 //! Contacts: the list with search and paging, adding and editing a contact, disabling,
-//! enabling and unlocking one, ending its sessions, setting or clearing its password, and
+//! enabling and unlocking one, ending its sessions, setting or clearing its password, sending
+//! it an invitation to set a password itself, and
 //! importing contacts from CSV (all or nothing, with a report of every row).
 
 use std::sync::Arc;
@@ -24,6 +25,7 @@ use crate::{
         contact::{ContactId, ContactStatus},
         directory::{self as rules, ContactDetails, ImportRow},
         org::Organization,
+        password_reset,
     },
     secret::SecretString,
     storage::{audit, directory, directory::DirectoryEntry, orgs as org_store, sessions},
@@ -418,6 +420,34 @@ async fn act(
     let contact_id = ContactId::parse(&entry.id).ok_or(AppError::NotFound)?;
     let org_id = org.id;
     let detail = json!({ "contact_id": entry.id });
+    if action == "invite" {
+        let policy = app
+            .db
+            .run(move |conn| org_store::policy(conn, &org_id))
+            .await?;
+        let event = admin_event(&session, &org, req, "contact.invited", detail);
+        match password_reset::invite(app, &org, &policy, &contact_id, event).await {
+            Ok(()) => {}
+            Err(AppError::Invalid { message, .. }) => {
+                let mut errors = FieldErrors::new();
+                errors.insert("invitation", message);
+                let page = ContactPage {
+                    session: &session,
+                    org: &org,
+                    contact: ContactLine::from_entry(entry),
+                    errors,
+                    notice: None,
+                    status: StatusCode::UNPROCESSABLE_ENTITY,
+                };
+                return render_contact(app, jar, page).await;
+            }
+            Err(other) => return Err(other.into()),
+        }
+        tracing::info!(org.id = %org_id, contact.id = %contact_id, "password invitation sent");
+        return Ok(see_other(&format!(
+            "/admin/orgs/{slug}/contacts/{id}?notice=invited"
+        )));
+    }
     let (kind, notice) = match action.as_str() {
         "disable" => ("contact.disabled", "disabled"),
         "enable" => ("contact.enabled", "enabled"),

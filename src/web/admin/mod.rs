@@ -11,7 +11,7 @@
 //! Each page group has its own file: [`login`], [`orgs`] (the list, "New portal" and Customer
 //! Portal Settings), [`policy`] (Self-Service Portal Settings), [`contacts`], [`requests`] (the
 //! request queue and each request's thread), [`categories`] (service categories),
-//! [`solutions`] (the knowledge base), [`messages`] (message templates), [`sms_gateway`],
+//! [`solutions`] (the knowledge base), [`registrations`] (the approval queue), [`messages`] (message templates), [`sms_gateway`],
 //! [`deliveries`] and [`audit`].
 //! Known limit: draft portals cannot be previewed by their admins yet.
 
@@ -23,6 +23,7 @@ pub mod login;
 pub mod messages;
 pub mod orgs;
 pub mod policy;
+pub mod registrations;
 pub mod requests;
 pub mod sms_gateway;
 pub mod solutions;
@@ -60,6 +61,7 @@ pub fn routes(route: Route) -> Route {
     let route = policy::routes(route);
     let route = contacts::routes(route);
     let route = requests::routes(route);
+    let route = registrations::routes(route);
     let route = categories::routes(route);
     let route = solutions::routes(route);
     let route = deliveries::routes(route);
@@ -220,6 +222,13 @@ fn notice_text(code: &str) -> Option<&'static str> {
         "reset" => Some("The built-in wording applies again."),
         "gateway_removed" => {
             Some("The organization's SMS go through the platform's gateway again.")
+        }
+        "approved" => {
+            Some("The registration is approved: the contact exists and is told by email.")
+        }
+        "refused" => Some("The registration is refused; the registrant is told by email."),
+        "invited" => {
+            Some("The invitation is on its way: the contact sets a password from the email.")
         }
         "test_sent" => Some("The test SMS is queued: see Deliveries for what became of it."),
         _ => None,
