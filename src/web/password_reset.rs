@@ -80,8 +80,8 @@ struct ResetView {
     slug: String,
 }
 
-async fn load(app: &App, slug: &str) -> Result<Portal, AppError> {
-    let portal = Portal::load(app, slug).await?;
+async fn load(app: &App, slug: &str, jar: &CookieJar) -> Result<Portal, AppError> {
+    let portal = Portal::load(app, slug, jar).await?;
     if !password_reset::offered(&portal.policy) {
         return Err(AppError::NotFound);
     }
@@ -133,7 +133,7 @@ async fn forgot_page(
     Data(app): Data<&Arc<App>>,
     jar: &CookieJar,
 ) -> poem::Result<Response> {
-    let portal = load(app, &slug).await?;
+    let portal = load(app, &slug, jar).await?;
     render_forgot(app, jar, &portal, ForgotForm::default(), StatusCode::OK)
 }
 
@@ -153,7 +153,7 @@ async fn request_reset(
     req: &Request,
     Form(fields): Form<ForgotFields>,
 ) -> poem::Result<Response> {
-    let portal = load(app, &slug).await?;
+    let portal = load(app, &slug, jar).await?;
     csrf::verify(app, jar, &fields.csrf)?;
     let typed: String = fields.identifier.trim().chars().take(256).collect();
     let identifier = match Identifier::parse(&fields.identifier, &app.config.phone_region) {
@@ -224,7 +224,7 @@ async fn reset_page(
     jar: &CookieJar,
     Query(query): Query<ResetQuery>,
 ) -> poem::Result<Response> {
-    let portal = load(app, &slug).await?;
+    let portal = load(app, &slug, jar).await?;
     let form = ResetForm {
         reset_id: tidy(&query.reset_id, 36, |c| c.is_ascii_hexdigit() || c == '-'),
         code: tidy(&query.code, 10, |c| c.is_ascii_digit()),
@@ -253,7 +253,7 @@ async fn set_password(
     req: &Request,
     Form(fields): Form<ResetFields>,
 ) -> poem::Result<Response> {
-    let portal = load(app, &slug).await?;
+    let portal = load(app, &slug, jar).await?;
     csrf::verify(app, jar, &fields.csrf)?;
     let client = cookies::client_info(req);
     let again = ResetForm {

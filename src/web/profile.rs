@@ -373,7 +373,7 @@ async fn change_page(
     jar: &CookieJar,
     Query(query): Query<ChangeQuery>,
 ) -> poem::Result<Response> {
-    let portal = Portal::load(app, &slug).await?;
+    let portal = Portal::load(app, &slug, jar).await?;
     let Some(contact) = portal.signed_in(app, jar).await? else {
         return Ok(see_other(&format!("/portal/{slug}/login")));
     };
@@ -427,7 +427,7 @@ async fn request_change(
     req: &Request,
     Form(fields): Form<ChangeFields>,
 ) -> poem::Result<Response> {
-    let portal = Portal::load(app, &slug).await?;
+    let portal = Portal::load(app, &slug, jar).await?;
     csrf::verify(app, jar, &fields.csrf)?;
     let Some(contact) = portal.signed_in(app, jar).await? else {
         return Err(AppError::Unauthenticated.into());
@@ -520,7 +520,7 @@ async fn confirm_change(
     req: &Request,
     Form(fields): Form<ConfirmFields>,
 ) -> poem::Result<Response> {
-    let portal = Portal::load(app, &slug).await?;
+    let portal = Portal::load(app, &slug, jar).await?;
     csrf::verify(app, jar, &fields.csrf)?;
     let Some(contact) = portal.signed_in(app, jar).await? else {
         return Err(AppError::Unauthenticated.into());

@@ -88,8 +88,8 @@ struct WaitingView {
     slug: String,
 }
 
-async fn load(app: &App, slug: &str) -> Result<Portal, AppError> {
-    let portal = Portal::load(app, slug).await?;
+async fn load(app: &App, slug: &str, jar: &CookieJar) -> Result<Portal, AppError> {
+    let portal = Portal::load(app, slug, jar).await?;
     if !registration::is_open(&portal.policy) {
         return Err(AppError::NotFound);
     }
@@ -165,7 +165,7 @@ async fn sign_up_page(
     Data(app): Data<&Arc<App>>,
     jar: &CookieJar,
 ) -> poem::Result<Response> {
-    let portal = load(app, &slug).await?;
+    let portal = load(app, &slug, jar).await?;
     let typed = SignUpFields::default();
     render_sign_up(
         app,
@@ -185,7 +185,7 @@ async fn sign_up(
     req: &Request,
     Form(fields): Form<SignUpFields>,
 ) -> poem::Result<Response> {
-    let portal = load(app, &slug).await?;
+    let portal = load(app, &slug, jar).await?;
     csrf::verify(app, jar, &fields.csrf)?;
     let client = cookies::client_info(req);
     if let Err(AppError::RateLimited { retry_after_secs }) =
@@ -292,7 +292,7 @@ async fn verify(
     req: &Request,
     Form(fields): Form<VerifyFields>,
 ) -> poem::Result<Response> {
-    let portal = load(app, &slug).await?;
+    let portal = load(app, &slug, jar).await?;
     csrf::verify(app, jar, &fields.csrf)?;
     let client = cookies::client_info(req);
     let id_shaped = |text: &str| -> String {
