@@ -251,7 +251,10 @@ async fn admin(app: &App, command: AdminCommand) -> Result<(), AppError> {
             } else {
                 "platform"
             };
-            println!("API key {} ({scope}) created. It is shown this once:", key.id);
+            println!(
+                "API key {} ({scope}) created. It is shown this once:",
+                key.id
+            );
             println!("{}", text.expose());
             Ok(())
         }

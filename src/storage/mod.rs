@@ -11,8 +11,8 @@
 //! Known limit: SQLite serializes writers; a busy server belongs on PostgreSQL.
 
 pub mod accounts;
-pub mod api_keys;
 pub mod admins;
+pub mod api_keys;
 pub mod audit;
 pub mod audit_log;
 pub mod content;

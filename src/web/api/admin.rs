@@ -32,7 +32,9 @@ use crate::{
         audit::{Actor, AuditEvent},
         contact::{ContactId, ContactStatus, mask_email, mask_mobile},
         directory as rules,
-        org::{Branding, LoginPolicy, OrgId, OrgStatus, Organization, SelfRegistration, check_slug},
+        org::{
+            Branding, LoginPolicy, OrgId, OrgStatus, Organization, SelfRegistration, check_slug,
+        },
         policy_change,
     },
     storage::{

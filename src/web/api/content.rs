@@ -19,8 +19,7 @@ use crate::{
         markdown,
         org::OrgStatus,
         requests::{
-            self, AuthorKind, Priority, Request, RequestDraft, RequestStatus,
-            ServiceCategory,
+            self, AuthorKind, Priority, Request, RequestDraft, RequestStatus, ServiceCategory,
         },
         solutions::{self, SearchTerms, Solution, SolutionId, SolutionStatus},
     },
@@ -545,7 +544,11 @@ impl ContentApi {
     }
 
     /// One of the contact's requests, with its thread.
-    #[oai(path = "/requests/:number", method = "get", operation_id = "get_request")]
+    #[oai(
+        path = "/requests/:number",
+        method = "get",
+        operation_id = "get_request"
+    )]
     async fn request(
         &self,
         app: poem::web::Data<&std::sync::Arc<App>>,
@@ -553,7 +556,9 @@ impl ContentApi {
         number: Path<String>,
     ) -> ApiResult<RequestResponse> {
         let number = self::number(&number)?;
-        Ok(RequestResponse::Ok(Json(detail(&app, &auth.0, number).await?)))
+        Ok(RequestResponse::Ok(Json(
+            detail(&app, &auth.0, number).await?,
+        )))
     }
 
     /// Adds the contact's reply to one of their requests.
@@ -572,7 +577,9 @@ impl ContentApi {
         let number = self::number(&number)?;
         check_writable(&auth.0)?;
         requests::reply_as_contact(&app, &auth.0.contact, number, body.0.body, None).await?;
-        Ok(RequestResponse::Ok(Json(detail(&app, &auth.0, number).await?)))
+        Ok(RequestResponse::Ok(Json(
+            detail(&app, &auth.0, number).await?,
+        )))
     }
 
     /// Closes one of the contact's requests, when the organization allows.
@@ -626,7 +633,9 @@ async fn close_or_reopen(
         &client(req),
     )
     .await?;
-    Ok(RequestResponse::Ok(Json(detail(app, signed_in, number).await?)))
+    Ok(RequestResponse::Ok(Json(
+        detail(app, signed_in, number).await?,
+    )))
 }
 
 /// A service category as the API shows it.

@@ -70,7 +70,10 @@ pub fn routes<T: OpenApi, W: poem_openapi::Webhook>(
 ) -> Route {
     let (script, style) = assets(service);
     route
-        .at("/api/docs", asset(PAGE.to_owned(), "text/html; charset=utf-8"))
+        .at(
+            "/api/docs",
+            asset(PAGE.to_owned(), "text/html; charset=utf-8"),
+        )
         .at(
             "/api/docs/swagger-ui.js",
             asset(script, "text/javascript; charset=utf-8"),

@@ -94,7 +94,11 @@ impl MeApi {
     }
 
     /// The contact's live sessions, browsers and API clients alike.
-    #[oai(path = "/me/sessions", method = "get", operation_id = "list_my_sessions")]
+    #[oai(
+        path = "/me/sessions",
+        method = "get",
+        operation_id = "list_my_sessions"
+    )]
     async fn sessions(
         &self,
         app: poem::web::Data<&std::sync::Arc<App>>,

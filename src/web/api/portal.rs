@@ -202,8 +202,7 @@ pub enum VerifyResponse {
 }
 
 /// The one refusal of every failed password login.
-const WRONG_CREDENTIALS: &str =
-    "That email address or mobile number and password do not match.";
+const WRONG_CREDENTIALS: &str = "That email address or mobile number and password do not match.";
 
 /// The one refusal of a wrong, expired, used or unknown code.
 const WRONG_CODE: &str = "That code is wrong or no longer valid. Check it, or ask for a new code.";
@@ -307,11 +306,13 @@ impl PortalApi {
         let requested =
             code_login::request_code(&app, &portal.org, &portal.policy, requester, &client(req))
                 .await?;
-        Ok(LoginResponse::Ok(Json(LoginResult::SecondStep(SecondStep {
-            next: NextStep::Otp,
-            login_id: requested.attempt_id.to_string(),
-            resend_after_seconds: requested.resend_after_secs,
-        }))))
+        Ok(LoginResponse::Ok(Json(LoginResult::SecondStep(
+            SecondStep {
+                next: NextStep::Otp,
+                login_id: requested.attempt_id.to_string(),
+                resend_after_seconds: requested.resend_after_secs,
+            },
+        ))))
     }
 
     /// Asks for a one-time code for an identifier, or (with `login_id`) for a new code within a
@@ -389,10 +390,7 @@ impl PortalApi {
                 let session = open_session(&app, &portal, &contact, method, req).await?;
                 Ok(VerifyResponse::Ok(Json(session)))
             }
-            CodeCheck::Refused => Err(ApiError::with_detail(
-                AppError::Unauthenticated,
-                WRONG_CODE,
-            )),
+            CodeCheck::Refused => Err(ApiError::with_detail(AppError::Unauthenticated, WRONG_CODE)),
             CodeCheck::Retired => Err(ApiError::with_detail(
                 AppError::Unauthenticated,
                 "That code was replaced by a newer one. Enter the latest code we sent.",
