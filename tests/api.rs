@@ -35,6 +35,7 @@ both_backends!(
     done_when_scenario,
     acme_token_reaches_nothing_of_globex,
     acme_key_reaches_nothing_of_globex,
+    console_makes_shows_once_and_revokes_api_keys,
 );
 
 /// An API client: JSON in, JSON out, no cookie jar.
@@ -1131,4 +1132,95 @@ async fn acme_key_reaches_nothing_of_globex(backend: Backend) {
             .all(|(kind, _)| !kind.starts_with("contact.") && kind != "policy.changed"),
         "nothing was changed or audited in globex: {audit:?}"
     );
+}
+
+async fn console_makes_shows_once_and_revokes_api_keys(backend: Backend) {
+    let Some(app) = TestApp::demo(backend).await else {
+        return;
+    };
+    let api = Client::new(&app);
+    let admin = app.browser();
+    let login = admin
+        .submit(
+            "/admin/login",
+            "/admin/login",
+            &[
+                ("identifier", "admin@acme.example"),
+                ("password", "portico-admin-password"),
+            ],
+        )
+        .await;
+    assert_eq!(login.status, StatusCode::SEE_OTHER);
+    let keys_page = "/admin/orgs/acme/api-keys";
+
+    let forged = admin
+        .post_form(keys_page, &[("csrf", "forged"), ("name", "CRM")])
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    let empty = admin.submit(keys_page, keys_page, &[("name", "  ")]).await;
+    assert_eq!(empty.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let made = admin
+        .submit(keys_page, keys_page, &[("name", "CRM sync")])
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    let marker = "<code id=\"new-key\">";
+    let start = made.body.find(marker).unwrap() + marker.len();
+    let key = made.body[start..start + made.body[start..].find('<').unwrap()].to_owned();
+    assert!(key.starts_with("portico_"));
+
+    let listed = admin.get(keys_page).await;
+    assert!(listed.body.contains("CRM sync"));
+    assert!(!listed.body.contains(&key), "a key is shown once");
+    assert_eq!(
+        api.get("/admin/orgs/acme", Some(&key)).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        api.get("/admin/orgs/globex", Some(&key)).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let stored: Vec<String> = app
+        .app
+        .db
+        .run(|conn| {
+            use diesel::{QueryDsl, RunQueryDsl};
+            use portico::storage::schema::api_keys;
+            Ok(api_keys::table.select(api_keys::secret_hash).load(conn)?)
+        })
+        .await
+        .unwrap();
+    assert!(
+        stored
+            .iter()
+            .all(|hash| hash.len() == 64 && !key.contains(hash.as_str()))
+    );
+
+    let other = admin.get("/admin/orgs/globex/api-keys").await;
+    assert_eq!(
+        other.status,
+        StatusCode::NOT_FOUND,
+        "acme's admin sees no globex keys"
+    );
+    let action = format!(
+        "{}/revoke",
+        listed
+            .body
+            .split("action=\"/admin/orgs/acme/api-keys/")
+            .nth(1)
+            .unwrap()
+            .split("/revoke")
+            .next()
+            .unwrap()
+    );
+    let revoked = admin
+        .submit(keys_page, &format!("{keys_page}/{action}"), &[])
+        .await;
+    assert_eq!(revoked.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        api.get("/admin/orgs/acme", Some(&key)).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let audit = app.audit_kinds("acme").await;
+    assert_eq!(audit[0].0, "api_key.revoked");
+    assert!(audit.iter().any(|(kind, _)| kind == "api_key.created"));
 }

@@ -50,7 +50,10 @@ fn every_operation_is_named_summarised_and_documents_its_problems() {
         for (method, operation) in item.as_object().unwrap() {
             operations += 1;
             let name = format!("{method} {path}");
-            assert!(operation["operationId"].is_string(), "{name} has no operationId");
+            assert!(
+                operation["operationId"].is_string(),
+                "{name} has no operationId"
+            );
             assert!(operation["summary"].is_string(), "{name} has no summary");
             for status in ["400", "404", "422", "500"] {
                 let content = &operation["responses"][status]["content"];
@@ -83,18 +86,40 @@ async fn the_server_serves_the_spec_and_swagger_ui_from_portico(backend: Backend
 
     let docs = get("/api/docs").await.unwrap();
     assert_eq!(docs.status(), StatusCode::OK);
-    let csp = docs.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    let csp = docs.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"));
     let page = docs.text().await.unwrap();
     assert!(!page.contains("<script>"), "inline script on the docs page");
     assert!(!page.contains("<style"), "inline style on the docs page");
-    for asset in ["/api/docs/swagger-ui.js", "/api/docs/swagger-ui.css", "/api/docs/init.js"] {
+    for asset in [
+        "/api/docs/swagger-ui.js",
+        "/api/docs/swagger-ui.css",
+        "/api/docs/init.js",
+    ] {
         assert!(page.contains(asset), "the page does not load {asset}");
     }
-    let bundle = get("/api/docs/swagger-ui.js").await.unwrap().text().await.unwrap();
+    let bundle = get("/api/docs/swagger-ui.js")
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(bundle.len() > 100_000 && bundle.contains("SwaggerUIBundle"));
-    let style = get("/api/docs/swagger-ui.css").await.unwrap().text().await.unwrap();
+    let style = get("/api/docs/swagger-ui.css")
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(style.contains(".swagger-ui"));
-    let init = get("/api/docs/init.js").await.unwrap().text().await.unwrap();
+    let init = get("/api/docs/init.js")
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(init.contains("/api/v1/openapi.json"));
 }

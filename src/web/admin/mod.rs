@@ -12,9 +12,10 @@
 //! Portal Settings), [`policy`] (Self-Service Portal Settings), [`contacts`], [`requests`] (the
 //! request queue and each request's thread), [`categories`] (service categories),
 //! [`solutions`] (the knowledge base), [`messages`] (message templates), [`sms_gateway`],
-//! [`deliveries`] and [`audit`].
+//! [`deliveries`], [`audit`] and [`api_keys`].
 //! Known limit: draft portals cannot be previewed by their admins yet.
 
+pub mod api_keys;
 pub mod audit;
 pub mod categories;
 pub mod contacts;
@@ -65,6 +66,7 @@ pub fn routes(route: Route) -> Route {
     let route = deliveries::routes(route);
     let route = messages::routes(route);
     let route = sms_gateway::routes(route);
+    let route = api_keys::routes(route);
     audit::routes(route)
 }
 
@@ -222,6 +224,7 @@ fn notice_text(code: &str) -> Option<&'static str> {
             Some("The organization's SMS go through the platform's gateway again.")
         }
         "test_sent" => Some("The test SMS is queued: see Deliveries for what became of it."),
+        "revoked" => Some("The API key is revoked: it no longer works."),
         _ => None,
     }
 }
