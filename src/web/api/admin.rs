@@ -200,6 +200,7 @@ impl LoginPolicyDoc {
 
 /// A contact as the directory shows it.
 #[derive(Object, Debug)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ContactInfo {
     pub id: String,
     pub name: String,
@@ -268,6 +269,7 @@ pub struct AdminCategory {
 
 /// One email or SMS and what became of it; never its body, and the recipient masked.
 #[derive(Object, Debug)]
+#[oai(skip_serializing_if_is_none)]
 pub struct DeliveryInfo {
     pub id: String,
     /// `email` or `sms`.

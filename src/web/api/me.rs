@@ -17,6 +17,7 @@ pub struct MeApi;
 
 /// The logged-in contact.
 #[derive(Object, Debug)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Me {
     pub id: String,
     pub name: String,

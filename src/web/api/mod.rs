@@ -154,7 +154,7 @@ pub struct SignedIn {
     bearer_format = "<organization id>.<session token>",
     checker = "contact_from_token"
 )]
-pub struct ContactAuth(SignedIn);
+pub struct ContactAuth(Box<SignedIn>);
 
 /// A contact's bearer token where anonymous visitors are welcome too.
 #[derive(SecurityScheme)]
@@ -185,7 +185,7 @@ pub fn contact_token(org_id: &OrgId, token: &SecretString) -> SecretString {
     SecretString::new(format!("{}.{}", org_id.simple(), token.expose()))
 }
 
-async fn contact_from_token(req: &Request, bearer: Bearer) -> poem::Result<SignedIn> {
+async fn contact_from_token(req: &Request, bearer: Bearer) -> poem::Result<Box<SignedIn>> {
     let app = app_of(req)?;
     let Some((org_part, token)) = bearer.token.split_once('.') else {
         return Err(AppError::Unauthenticated.into());
@@ -218,7 +218,7 @@ async fn contact_from_token(req: &Request, bearer: Bearer) -> poem::Result<Signe
         })
         .await?;
     match found {
-        Some(signed_in) if signed_in.org.status != OrgStatus::Draft => Ok(signed_in),
+        Some(signed_in) if signed_in.org.status != OrgStatus::Draft => Ok(Box::new(signed_in)),
         _ => Err(AppError::Unauthenticated.into()),
     }
 }
