@@ -667,6 +667,31 @@ async fn admin_key_manages_its_organization(backend: Backend) {
         .await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
 
+    let mut settings = json!({
+        "name": "Acme Tools", "status": "live", "accent_color": "#123ABC",
+        "welcome_text": "Hello.", "footer_text": "", "host_names": ["help.acme.example"]
+    });
+    let renamed = api
+        .call(
+            Method::PUT,
+            "/admin/orgs/acme",
+            Some(&key),
+            Some(settings.clone()),
+        )
+        .await;
+    assert_eq!(renamed.status, StatusCode::OK, "{:?}", renamed.body);
+    assert_eq!(renamed.body["name"], "Acme Tools");
+    assert_eq!(renamed.body["accent_color"], "#123abc");
+    assert_eq!(
+        api.get("/portals/acme", None).await.body["name"],
+        "Acme Tools"
+    );
+    settings["accent_color"] = json!("blue");
+    let bad_colour = api
+        .call(Method::PUT, "/admin/orgs/acme", Some(&key), Some(settings))
+        .await;
+    assert_eq!(bad_colour.status, StatusCode::BAD_REQUEST);
+
     let page1 = api
         .get("/admin/orgs/acme/contacts?per_page=3", Some(&key))
         .await;
@@ -1022,6 +1047,14 @@ async fn acme_key_reaches_nothing_of_globex(backend: Backend) {
     let crossings = [
         (Method::GET, "/admin/orgs/globex".to_owned(), None),
         (
+            Method::PUT,
+            "/admin/orgs/globex".to_owned(),
+            Some(
+                json!({ "name": "Taken", "status": "retired", "accent_color": "#000000",
+                          "welcome_text": "", "footer_text": "" }),
+            ),
+        ),
+        (
             Method::GET,
             "/admin/orgs/globex/login-policy".to_owned(),
             None,
@@ -1100,6 +1133,9 @@ async fn acme_key_reaches_nothing_of_globex(backend: Backend) {
         );
         assert_eq!(answer.problem_type(), "urn:portico:problem:not-found");
     }
+    let globex_org = api.get("/admin/orgs/globex", Some(&globex)).await;
+    assert_eq!(globex_org.body["status"], "live");
+    assert_ne!(globex_org.body["name"], "Taken");
     let listed = api.get("/admin/orgs", Some(&acme)).await;
     assert!(
         listed

@@ -1,4 +1,4 @@
-//! Administration with an API key: organizations, their login policy, contacts, and read
+//! Administration with an API key: organizations and their branding, their login policy, contacts, and read
 //! access to service categories, solutions, requests, deliveries and the audit log.
 //!
 //! A key reaches the organization it is scoped to, or every organization for a platform key;
@@ -36,10 +36,11 @@ use crate::{
             Branding, LoginPolicy, OrgId, OrgStatus, Organization, SelfRegistration, check_slug,
         },
         policy_change,
+        portal_settings::{self, PortalSettings},
     },
     storage::{
-        audit, audit_log, directory, orgs as org_store, outbox, requests as request_store,
-        sessions, sms_gateways, solutions as solution_store,
+        audit, audit_log, directory, orgs as org_store, outbox, portal_settings as settings_store,
+        requests as request_store, sessions, sms_gateways, solutions as solution_store,
     },
 };
 
@@ -80,6 +81,33 @@ pub struct NewOrg {
     pub slug: String,
     #[oai(validator(min_length = 1, max_length = 100))]
     pub name: String,
+}
+
+/// An organization's name, status and branding: the document `PUT /admin/orgs/{slug}` takes.
+#[derive(Object, Debug)]
+pub struct OrgSettings {
+    #[oai(validator(min_length = 1, max_length = 100))]
+    pub name: String,
+    pub status: ApiOrgStatus,
+    /// A colour like `#1d4ed8`.
+    #[oai(validator(pattern = "^#[0-9a-fA-F]{6}$"))]
+    pub accent_color: String,
+    #[oai(validator(max_length = 2000))]
+    pub welcome_text: String,
+    #[oai(validator(max_length = 500))]
+    pub footer_text: String,
+    /// Host names that map straight to the portal; none unless given.
+    #[oai(validator(max_items = 10))]
+    pub host_names: Option<Vec<String>>,
+}
+
+/// Where an organization stands.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[oai(rename_all = "snake_case")]
+pub enum ApiOrgStatus {
+    Draft,
+    Live,
+    Retired,
 }
 
 /// Whether and how visitors may register themselves.
@@ -582,6 +610,80 @@ impl AdminApi {
     ) -> ApiResult<OrgResponse> {
         let org = reached_org(&app, &auth.0, &slug).await?;
         Ok(OrgResponse::Ok(Json(Org::of(org))))
+    }
+
+    /// Changes an organization's name, status and branding (its portal's Customer Portal
+    /// Settings, but the logo).
+    #[oai(
+        path = "/orgs/:slug",
+        method = "put",
+        operation_id = "admin_update_org"
+    )]
+    async fn update_org(
+        &self,
+        app: poem::web::Data<&std::sync::Arc<App>>,
+        req: &Request,
+        auth: AdminAuth,
+        slug: Path<String>,
+        body: Json<OrgSettings>,
+    ) -> ApiResult<OrgResponse> {
+        let org = reached_org(&app, &auth.0, &slug).await?;
+        let body = body.0;
+        let new = PortalSettings {
+            name: body.name.trim().to_owned(),
+            status: match body.status {
+                ApiOrgStatus::Draft => OrgStatus::Draft,
+                ApiOrgStatus::Live => OrgStatus::Live,
+                ApiOrgStatus::Retired => OrgStatus::Retired,
+            },
+            accent_color: body.accent_color.trim().to_lowercase(),
+            welcome_text: body.welcome_text.trim().to_owned(),
+            footer_text: body.footer_text.trim().to_owned(),
+            host_names: portal_settings::parse_host_names(
+                &body.host_names.unwrap_or_default().join("\n"),
+            ),
+        };
+        if let Some((field, message)) = portal_settings::check(&new).into_iter().next() {
+            return Err(AppError::invalid(field, message).into());
+        }
+        let org_id = org.id;
+        let old = app
+            .db
+            .run(move |conn| settings_store::load(conn, &org_id))
+            .await?;
+        let events: Vec<_> = portal_settings::changes(&old, &new)
+            .into_iter()
+            .map(|change| key_event(&auth.0, org_id, req, "portal_settings.changed", change))
+            .collect();
+        let saved = new.clone();
+        let taken = app
+            .db
+            .transaction(move |conn| {
+                if let Some(host) =
+                    settings_store::host_name_taken(conn, &org_id, &saved.host_names)?
+                {
+                    return Ok(Some(host));
+                }
+                settings_store::save(conn, &org_id, &saved)?;
+                for event in &events {
+                    audit::record(conn, event)?;
+                }
+                Ok(None)
+            })
+            .await?;
+        if let Some(host) = taken {
+            return Err(ApiError::with_detail(
+                AppError::Conflict(String::new()),
+                format!("'{host}' already belongs to another organization's portal."),
+            ));
+        }
+        let org_id = org.id;
+        let updated = app
+            .db
+            .run(move |conn| org_store::find(conn, &org_id))
+            .await?
+            .ok_or(AppError::NotFound)?;
+        Ok(OrgResponse::Ok(Json(Org::of(updated))))
     }
 
     /// The organization's login policy.
