@@ -1,4 +1,5 @@
-//! The `portico` command line: serve, demo, migrate, seed, and admin accounts.
+//! The `portico` command line: serve, demo, migrate, seed, admin accounts and API keys, and
+//! the API's OpenAPI document.
 //!
 //! Every command reads the same configuration (`--config`, `--data-dir`, `--database-url`
 //! and the `PORTICO_*` variables) in the same order, so a command always talks to the database
@@ -11,7 +12,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::{
     App, AppError, Config,
     config::Overrides,
-    domain::{contact::normalize_email, password},
+    domain::{api_keys, contact::normalize_email, password},
     fixtures::{self, FixtureSet},
     secret::SecretString,
     storage::{
@@ -51,9 +52,11 @@ pub enum Command {
         /// The fixtures folder.
         dir: PathBuf,
     },
-    /// Manage admin accounts.
+    /// Manage admin accounts and API keys.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Print the API's OpenAPI document (JSON) and exit.
+    Openapi,
 }
 
 #[derive(Debug, Args, Default)]
@@ -81,10 +84,30 @@ pub enum AdminCommand {
         #[arg(long)]
         email: String,
     },
+    /// Manage API keys.
+    #[command(subcommand)]
+    ApiKey(ApiKeyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApiKeyCommand {
+    /// Make an API key and print it, alone on the last line; it is shown this once.
+    Create {
+        /// The organization the key administers; without it, a platform key.
+        #[arg(long, value_name = "SLUG")]
+        org: Option<String>,
+        /// What the key is for, as the console lists it.
+        #[arg(long, default_value = "command line")]
+        name: String,
+    },
 }
 
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> Result<(), AppError> {
+    if matches!(cli.command, Some(Command::Openapi)) {
+        println!("{}", web::api::spec());
+        return Ok(());
+    }
     let bind = match &cli.command {
         Some(Command::Serve(args) | Command::Demo(args)) => args.bind.clone(),
         _ => None,
@@ -113,6 +136,7 @@ pub async fn run(cli: Cli) -> Result<(), AppError> {
             Ok(())
         }
         Command::Admin(command) => admin(&app, command).await,
+        Command::Openapi => Ok(()),
     }
 }
 
@@ -206,6 +230,32 @@ async fn admin(app: &App, command: AdminCommand) -> Result<(), AppError> {
                 })
                 .await?;
             println!("Password of {email} changed.");
+            Ok(())
+        }
+        AdminCommand::ApiKey(ApiKeyCommand::Create { org, name }) => {
+            let org_id = match org {
+                Some(slug) => {
+                    let found = app
+                        .db
+                        .run(move |conn| orgs::find_by_slug(conn, &slug))
+                        .await?
+                        .ok_or(AppError::NotFound)?;
+                    Some(found.id)
+                }
+                None => None,
+            };
+            let (key, text) =
+                api_keys::create(app, org_id, &name, api_keys::Maker::CommandLine, "").await?;
+            let scope = if org_id.is_some() {
+                "organization"
+            } else {
+                "platform"
+            };
+            println!(
+                "API key {} ({scope}) created. It is shown this once:",
+                key.id
+            );
+            println!("{}", text.expose());
             Ok(())
         }
     }

@@ -126,6 +126,7 @@ fn migrate_creates_the_sqlite_database_and_the_secret_key() {
 }
 
 both_backends!(
+    api_key_create_prints_the_key_alone_on_its_last_line,
     seeding_twice_changes_nothing,
     admin_create_reads_the_password_from_stdin,
     health_and_readiness
@@ -273,4 +274,85 @@ async fn health_and_readiness(backend: Backend) {
     );
     assert!(health.headers.contains_key("x-request-id"));
     assert_eq!(health.headers["x-content-type-options"], "nosniff");
+}
+
+#[test]
+fn openapi_prints_the_spec_without_a_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = portico(&["openapi"], dir.path(), None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let spec: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(spec["info"]["title"], "Portico API");
+    assert!(spec["paths"]["/portals/{slug}/login/otp"].is_object());
+    assert!(
+        !dir.path().join("portico.db").exists(),
+        "printing the spec opened a database"
+    );
+}
+
+async fn api_key_create_prints_the_key_alone_on_its_last_line(backend: Backend) {
+    let Some(app) = TestApp::demo(backend).await else {
+        return;
+    };
+    let url = app.app.config.database_url.expose().clone();
+    let dir = app.data_dir.path().to_owned();
+    let run = move |extra: &'static [&'static str]| {
+        let (url, dir) = (url.clone(), dir.clone());
+        tokio::task::spawn_blocking(move || {
+            let mut all = vec!["--database-url", url.as_str(), "admin", "api-key", "create"];
+            all.extend_from_slice(extra);
+            portico(&all, &dir, None)
+        })
+    };
+
+    let made = run(&["--org", "acme", "--name", "CRM sync"]).await.unwrap();
+    assert!(made.status.success(), "{}", text(&made.stderr));
+    let stdout = text(&made.stdout);
+    let key = stdout.lines().last().unwrap().trim().to_owned();
+    assert!(
+        key.starts_with("portico_") && !key.contains(' '),
+        "{stdout}"
+    );
+    let api = format!("{}/api/v1/admin/orgs", app.base);
+    let client = reqwest::Client::new();
+    let orgs: serde_json::Value = client
+        .get(&api)
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        orgs.as_array().unwrap().len(),
+        1,
+        "an organization key reaches its own only"
+    );
+    assert_eq!(orgs[0]["slug"], "acme");
+
+    let platform = run(&[]).await.unwrap();
+    let key = text(&platform.stdout)
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .to_owned();
+    let orgs: serde_json::Value = client
+        .get(&api)
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        orgs.as_array().unwrap().len(),
+        5,
+        "a platform key reaches every organization"
+    );
+
+    let unknown = run(&["--org", "nowhere"]).await.unwrap();
+    assert!(!unknown.status.success());
 }

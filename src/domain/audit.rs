@@ -17,17 +17,20 @@ pub enum Actor {
     Contact(String),
     /// An admin, by id.
     Admin(String),
+    /// An API client, by the id of its API key.
+    ApiKey(String),
     /// Portico itself (seeding, the CLI).
     System,
 }
 
 impl Actor {
-    /// The stored form: `anonymous`, `contact:<id>`, `admin:<id>` or `system`.
+    /// The stored form: `anonymous`, `contact:<id>`, `admin:<id>`, `api_key:<id>` or `system`.
     pub fn to_stored(&self) -> String {
         match self {
             Self::Anonymous => "anonymous".to_owned(),
             Self::Contact(id) => format!("contact:{id}"),
             Self::Admin(id) => format!("admin:{id}"),
+            Self::ApiKey(id) => format!("api_key:{id}"),
             Self::System => "system".to_owned(),
         }
     }

@@ -30,6 +30,11 @@ impl<T> Id<T> {
         Uuid::from_str(text).ok().map(Self::from_uuid)
     }
 
+    /// The id as 32 hex digits without hyphens, for tokens that carry it.
+    pub fn simple(&self) -> String {
+        self.uuid.simple().to_string()
+    }
+
     /// Reads an id that storage wrote; a malformed one is a broken invariant.
     pub fn from_stored(text: &str) -> Result<Self, crate::AppError> {
         Self::parse(text).ok_or_else(|| crate::AppError::internal("stored id is not a UUID"))

@@ -4,7 +4,8 @@
 //! ([`contact`]), password hashing in a bounded pool ([`password`]), sessions ([`session`]),
 //! the password login itself with its lockout ([`login`]), one-time codes ([`otp`]) and the
 //! code login around them ([`code_login`]), messages ([`messages`]) and their delivery
-//! ([`delivery`]), the admins ([`admin`]), their login ([`admin_login`]) and the changes they
+//! ([`delivery`]), the admins ([`admin`]), their login ([`admin_login`]), the API keys of admin clients
+//! ([`api_keys`]) and the changes they
 //! make ([`policy_change`], [`portal_settings`], [`directory`]), the audit trail ([`audit`]),
 //! and self-service: requests ([`requests`]), solutions ([`solutions`]), the safe Markdown
 //! they are shown in ([`markdown`]) and what contacts change about themselves ([`profile`]).
@@ -15,6 +16,7 @@
 pub mod account_codes;
 pub mod admin;
 pub mod admin_login;
+pub mod api_keys;
 pub mod audit;
 pub mod code_login;
 pub mod contact;

@@ -71,6 +71,23 @@ pub fn check(settings: &PortalSettings) -> Vec<(&'static str, String)> {
     errors
 }
 
+/// Each setting that differs from `old` to `new` as an audit detail: which, from what, to what.
+pub fn changes(old: &PortalSettings, new: &PortalSettings) -> Vec<serde_json::Value> {
+    let as_map = |settings: &PortalSettings| match serde_json::to_value(settings) {
+        Ok(serde_json::Value::Object(map)) => map,
+        _ => serde_json::Map::new(),
+    };
+    let before = as_map(old);
+    as_map(new)
+        .into_iter()
+        .filter(|(setting, to)| before.get(setting) != Some(to))
+        .map(|(setting, to)| {
+            let from = before.get(&setting).cloned();
+            serde_json::json!({ "setting": setting, "from": from, "to": to })
+        })
+        .collect()
+}
+
 /// Reads the host names typed one per line (or separated by commas or spaces), lowercased,
 /// without duplicates.
 pub fn parse_host_names(text: &str) -> Vec<String> {

@@ -12,6 +12,7 @@
 
 pub mod accounts;
 pub mod admins;
+pub mod api_keys;
 pub mod audit;
 pub mod audit_log;
 pub mod contact_changes;

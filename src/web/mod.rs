@@ -1,5 +1,5 @@
 //! The HTTP surface: the common login page, the organizations' portals, the admin console,
-//! static assets and health checks, behind middleware that every response passes through.
+//! the API under `/api/v1` with its docs, static assets and health checks, behind middleware that every response passes through.
 //!
 //! Middleware, outermost first: the request log (one line per request with its id, method,
 //! path, status and time; never a query string, body, cookie or address), the client's
@@ -9,6 +9,7 @@
 //! render a page; they hold no SQL.
 
 pub mod admin;
+pub mod api;
 pub mod assets;
 pub mod code_login;
 pub mod common;
@@ -61,6 +62,7 @@ pub fn routes(app: Arc<App>) -> impl Endpoint {
         .at("/readyz", poem::get(health::readyz))
         .at("/static/*path", poem::get(assets::file));
     let route = admin::routes(route);
+    let route = api::routes(route);
     let route = profile::routes(solutions::routes(requests::routes(portal::routes(route))));
     let route = registration::routes(password_reset::routes(route));
     code_login::routes(route)
@@ -172,6 +174,7 @@ async fn security_headers<E: Endpoint>(
 ) -> poem::Result<Response> {
     let path = req.uri().path();
     let is_asset = path.starts_with("/static/")
+        || path.starts_with("/api/docs/")
         || (path.starts_with("/portal/") && path.ends_with("/theme.css"));
     let mut response = next.call(req).await?.into_response();
     let headers = response.headers_mut();

@@ -60,7 +60,7 @@ impl Portal {
     }
 
     /// The portal at `slug` when it is open to everyone (live or retired), for the common
-    /// login page, which never offers a draft.
+    /// login page and the API, which never show a draft.
     pub async fn load_open(app: &App, slug: &str) -> Result<Self, AppError> {
         Self::find(app, slug, None).await
     }

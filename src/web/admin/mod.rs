@@ -11,10 +11,10 @@
 //! Each page group has its own file: [`login`], [`orgs`] (the list, "New portal" and Customer
 //! Portal Settings), [`policy`] (Self-Service Portal Settings), [`contacts`], [`requests`] (the
 //! request queue and each request's thread), [`categories`] (service categories),
-//! [`solutions`] (the knowledge base), [`registrations`] (the approval queue), [`messages`] (message templates), [`sms_gateway`],
-//! [`deliveries`] and [`audit`].
-//! Known limit: draft portals cannot be previewed by their admins yet.
+//! [`solutions`] (the knowledge base), [`registrations`] (the approval queue), [`messages`]
+//! (message templates), [`sms_gateway`], [`deliveries`], [`audit`] and [`api_keys`].
 
+pub mod api_keys;
 pub mod audit;
 pub mod categories;
 pub mod contacts;
@@ -67,6 +67,7 @@ pub fn routes(route: Route) -> Route {
     let route = deliveries::routes(route);
     let route = messages::routes(route);
     let route = sms_gateway::routes(route);
+    let route = api_keys::routes(route);
     audit::routes(route)
 }
 
@@ -231,6 +232,7 @@ fn notice_text(code: &str) -> Option<&'static str> {
             Some("The invitation is on its way: the contact sets a password from the email.")
         }
         "test_sent" => Some("The test SMS is queued: see Deliveries for what became of it."),
+        "revoked" => Some("The API key is revoked: it no longer works."),
         _ => None,
     }
 }

@@ -349,7 +349,7 @@ async fn save_settings(
         errors.insert("status", "Choose draft, live or retired.".to_owned());
     }
     if errors.is_empty() {
-        let changes = setting_changes(&old, &new);
+        let changes = portal_settings::changes(&old, &new);
         if changes.is_empty() {
             return Ok(see_other(&format!(
                 "/admin/orgs/{slug}/settings/customer-portal?notice=unchanged"
@@ -405,23 +405,6 @@ async fn save_settings(
         &view,
         StatusCode::UNPROCESSABLE_ENTITY,
     )
-}
-
-/// Each changed setting as an audit detail: which, from what, to what.
-fn setting_changes(old: &PortalSettings, new: &PortalSettings) -> Vec<serde_json::Value> {
-    let as_map = |settings: &PortalSettings| match serde_json::to_value(settings) {
-        Ok(serde_json::Value::Object(map)) => map,
-        _ => serde_json::Map::new(),
-    };
-    let before = as_map(old);
-    as_map(new)
-        .into_iter()
-        .filter(|(setting, to)| before.get(setting) != Some(to))
-        .map(|(setting, to)| {
-            let from = before.get(&setting).cloned();
-            json!({ "setting": setting, "from": from, "to": to })
-        })
-        .collect()
 }
 
 #[handler]
