@@ -1,7 +1,8 @@
 //! Customer Portal Settings: an organization's name, status, branding, host names and logo.
 //!
 //! Host names are kept as one newline-separated text column; the logo as base64 text (both
-//! backends share `TEXT`) with its media type.
+//! backends share `TEXT`) with its media type, and the portal pages ask only for its type, to
+//! know whether to show it.
 
 use base64::{Engine, engine::general_purpose::STANDARD};
 use chrono::Utc;
@@ -118,6 +119,16 @@ pub fn save_logo(
         ))
         .execute(conn)?;
     Ok(())
+}
+
+/// The media type of the organization's logo, if it has one, without reading the image.
+pub fn logo_type(conn: &mut DbConnection, org_id: &OrgId) -> Result<Option<LogoType>, AppError> {
+    let stored: Option<Option<String>> = organizations::table
+        .find(org_id.to_string())
+        .select(organizations::logo_type)
+        .first(conn)
+        .optional()?;
+    Ok(stored.flatten().as_deref().and_then(LogoType::parse))
 }
 
 /// The organization's logo, if it has one.

@@ -121,7 +121,7 @@ async fn request_code(
         Err(AppError::Invalid { message, .. }) => {
             let view = LoginFormView {
                 identifier: form.identifier.trim().chars().take(256).collect(),
-                identifier_error: Some(message),
+                code_identifier_error: Some(message),
                 ..LoginFormView::default()
             };
             return render_login(app, jar, &portal, view, StatusCode::UNPROCESSABLE_ENTITY);
@@ -149,6 +149,7 @@ async fn request_code(
                     "Too many codes were asked for. Try again in {}.",
                     wait_words(retry_after_secs)
                 )),
+                error_for_code: true,
                 ..LoginFormView::default()
             };
             render_login(app, jar, &portal, view, StatusCode::TOO_MANY_REQUESTS)

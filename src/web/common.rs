@@ -124,7 +124,7 @@ pub async fn submit_login(
     csrf::verify(app, jar, &form.csrf)?;
     let (identifier, password) = match check_login_form(app, &form) {
         Ok(parsed) => parsed,
-        Err(view) => return render_form(app, jar, view, StatusCode::UNPROCESSABLE_ENTITY),
+        Err(view) => return render_form(app, jar, *view, StatusCode::UNPROCESSABLE_ENTITY),
     };
     let client = cookies::client_info(req);
     let empty_password = password.expose().is_empty();
@@ -225,6 +225,7 @@ pub async fn request_code(
                     "Too many codes were asked for. Try again in {}.",
                     super::code_login::wait_words(retry_after_secs)
                 )),
+                error_for_code: true,
                 ..LoginFormView::default()
             };
             render_form(app, jar, view, StatusCode::TOO_MANY_REQUESTS)

@@ -173,9 +173,8 @@ async fn security_headers<E: Endpoint>(
     https: bool,
 ) -> poem::Result<Response> {
     let path = req.uri().path();
-    let is_asset = path.starts_with("/static/")
-        || path.starts_with("/api/docs/")
-        || (path.starts_with("/portal/") && path.ends_with("/theme.css"));
+    let is_asset =
+        path.starts_with("/static/") || path.starts_with("/api/docs/") || is_portal_asset(path);
     let mut response = next.call(req).await?.into_response();
     let headers = response.headers_mut();
     let fixed = [
@@ -198,6 +197,14 @@ async fn security_headers<E: Endpoint>(
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     Ok(response)
+}
+
+/// `/portal/{slug}/theme.css` and `/portal/{slug}/logo`: public, so they may be cached.
+fn is_portal_asset(path: &str) -> bool {
+    let Some(rest) = path.strip_prefix("/portal/") else {
+        return false;
+    };
+    matches!(rest.split_once('/'), Some((slug, "theme.css" | "logo")) if !slug.is_empty())
 }
 
 /// Refuses bodies over `max` bytes, whether or not they announce their length, before any

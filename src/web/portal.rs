@@ -1,4 +1,4 @@
-//! An organization's portal: its home page, its own login page, logout and its theme.
+//! An organization's portal: its home page, its own login page, logout, its theme and logo.
 //!
 //! Every handler starts from [`Portal::load`], which turns the slug into the organization and
 //! its login policy (an unknown organization is a 404, a draft one too but to its own admins),
@@ -25,7 +25,7 @@ use crate::{
         session::{self, ClientInfo},
     },
     secret::SecretString,
-    storage::{accounts, content, orgs, sessions},
+    storage::{accounts, content, orgs, portal_settings, sessions},
 };
 
 /// Adds the portal's routes, under `/portal/{slug}`, to `route`.
@@ -39,6 +39,7 @@ pub fn routes(route: Route) -> Route {
         )
         .at("/portal/:slug/logout", poem::post(logout))
         .at("/portal/:slug/theme.css", poem::get(theme))
+        .at("/portal/:slug/logo", poem::get(logo))
 }
 
 #[handler]
@@ -50,6 +51,8 @@ fn to_home(Path(slug): Path<String>) -> Response {
 pub struct Portal {
     pub org: Organization,
     pub policy: LoginPolicy,
+    /// The organization uploaded a logo, served at `/portal/{slug}/logo`.
+    pub has_logo: bool,
 }
 
 impl Portal {
@@ -67,14 +70,15 @@ impl Portal {
 
     async fn find(app: &App, slug: &str, preview: Option<&CookieJar>) -> Result<Self, AppError> {
         let slug = slug.to_owned();
-        let (org, policy) = app
+        let (org, policy, has_logo) = app
             .db
             .run(move |conn| {
                 let Some(org) = orgs::find_by_slug(conn, &slug)? else {
                     return Err(AppError::NotFound);
                 };
                 let policy = orgs::policy(conn, &org.id)?;
-                Ok((org, policy))
+                let has_logo = portal_settings::logo_type(conn, &org.id)?.is_some();
+                Ok((org, policy, has_logo))
             })
             .await?;
         if org.status == OrgStatus::Draft {
@@ -86,7 +90,11 @@ impl Portal {
                 return Err(AppError::NotFound);
             }
         }
-        Ok(Self { org, policy })
+        Ok(Self {
+            org,
+            policy,
+            has_logo,
+        })
     }
 
     /// The contact logged in to this portal, if any.
@@ -131,6 +139,7 @@ impl Portal {
                 name: self.org.name.clone(),
                 slug: self.org.slug.clone(),
                 footer_text: self.org.branding.footer_text.clone(),
+                has_logo: self.has_logo,
             }),
             contact_name: contact.map(|c| c.name.clone()),
             csrf: csrf::token(app, jar),
@@ -162,6 +171,7 @@ pub struct PortalView {
     pub name: String,
     pub slug: String,
     pub footer_text: String,
+    pub has_logo: bool,
 }
 
 #[derive(Serialize)]
@@ -241,8 +251,11 @@ pub struct LoginFormView {
     pub error: Option<String>,
     pub identifier_error: Option<String>,
     pub password_error: Option<String>,
-    /// An error with the identifier of the common page's code form.
+    /// An error with the identifier of the code form (on the common page or a portal's).
     pub code_identifier_error: Option<String>,
+    /// `error` is about asking for a code, so the page ties it to the code form's field, not
+    /// to the password.
+    pub error_for_code: bool,
 }
 
 #[derive(Serialize)]
@@ -364,7 +377,7 @@ async fn submit_login(
     let (identifier, password) = match check_login_form(app, &form) {
         Ok(parsed) => parsed,
         Err(view) => {
-            return render_login(app, jar, &portal, view, StatusCode::UNPROCESSABLE_ENTITY);
+            return render_login(app, jar, &portal, *view, StatusCode::UNPROCESSABLE_ENTITY);
         }
     };
     let client = cookies::client_info(req);
@@ -414,7 +427,7 @@ fn refuse(
 pub fn check_login_form(
     app: &App,
     form: &LoginForm,
-) -> Result<(Identifier, SecretString), LoginFormView> {
+) -> Result<(Identifier, SecretString), Box<LoginFormView>> {
     let mut view = LoginFormView {
         identifier: form.identifier.trim().chars().take(256).collect(),
         ..LoginFormView::default()
@@ -437,7 +450,7 @@ pub fn check_login_form(
         Some(identifier) if view.password_error.is_none() => {
             Ok((identifier, SecretString::from(form.password.clone())))
         }
-        _ => Err(view),
+        _ => Err(Box::new(view)),
     }
 }
 
@@ -510,5 +523,75 @@ async fn theme(
     Ok(Response::builder()
         .header(header::CONTENT_TYPE, "text/css; charset=utf-8")
         .header(header::CACHE_CONTROL, "public, max-age=60")
-        .body(format!(":root {{ --accent: {accent}; }}\n")))
+        .body(theme_css(accent)))
+}
+
+/// The portal's colours: its accent, the text colour that reads on it (white or near black,
+/// whichever contrasts more), and the colour of links on white (the accent only when it is
+/// dark enough to read as text, at 4.5:1).
+fn theme_css(accent: &str) -> String {
+    let luminance = relative_luminance(accent).unwrap_or(0.0);
+    let contrast = |a: f64, b: f64| (a.max(b) + 0.05) / (a.min(b) + 0.05);
+    let ink = 0.0093; // #0f172a
+    let on_accent = if contrast(luminance, 1.0) >= contrast(luminance, ink) {
+        "#ffffff"
+    } else {
+        "#0f172a"
+    };
+    let accent_ink = if contrast(luminance, 1.0) >= 4.5 {
+        accent
+    } else {
+        "#0f172a"
+    };
+    format!(
+        ":root {{ --accent: {accent}; --on-accent: {on_accent}; --accent-ink: {accent_ink}; }}\n"
+    )
+}
+
+/// The WCAG relative luminance of a `#rrggbb` colour.
+fn relative_luminance(color: &str) -> Option<f64> {
+    let hex = color.strip_prefix('#')?;
+    let channel = |i: usize| -> Option<f64> {
+        let value = f64::from(u8::from_str_radix(hex.get(i..i + 2)?, 16).ok()?) / 255.0;
+        Some(if value <= 0.039_28 {
+            value / 12.92
+        } else {
+            ((value + 0.055) / 1.055).powf(2.4)
+        })
+    };
+    Some(0.2126 * channel(0)? + 0.7152 * channel(2)? + 0.0722 * channel(4)?)
+}
+
+/// The organization's logo, with the media type its first bytes were checked against at
+/// upload (PNG or JPEG only, never SVG) and `nosniff` from the security headers, so a browser
+/// never reads it as anything but an image.
+#[handler]
+async fn logo(
+    Path(slug): Path<String>,
+    Data(app): Data<&Arc<App>>,
+    jar: &CookieJar,
+) -> poem::Result<Response> {
+    let portal = Portal::load(app, &slug, jar).await?;
+    let org_id = portal.org.id;
+    let (logo_type, bytes) = app
+        .db
+        .run(move |conn| portal_settings::logo(conn, &org_id))
+        .await?
+        .ok_or(AppError::NotFound)?;
+    Ok(Response::builder()
+        .header(header::CONTENT_TYPE, logo_type.media_type())
+        .header(header::CONTENT_DISPOSITION, "inline; filename=\"logo\"")
+        .header(header::CACHE_CONTROL, "public, max-age=60")
+        .body(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::theme_css;
+
+    #[test]
+    fn text_on_the_accent_stays_readable() {
+        assert!(theme_css("#b45309").contains("--on-accent: #ffffff; --accent-ink: #b45309;"));
+        assert!(theme_css("#fde68a").contains("--on-accent: #0f172a; --accent-ink: #0f172a;"));
+    }
 }
