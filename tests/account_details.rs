@@ -16,15 +16,6 @@ use common::{
 };
 use reqwest::StatusCode;
 
-async fn wired(backend: Backend, smtp: &SmtpReceiver, sms: &SmsReceiver) -> Option<TestApp> {
-    let (url, gateway) = (smtp.url(), sms.gateway());
-    TestApp::demo_with(backend, move |config| {
-        config.smtp_url = Some(url.into());
-        config.sms_gateway = Some(gateway);
-    })
-    .await
-}
-
 both_backends!(
     an_email_change_needs_the_current_password_and_a_code_and_tells_the_old_address,
     a_contact_without_a_mobile_adds_and_proves_one,
@@ -38,7 +29,7 @@ async fn an_email_change_needs_the_current_password_and_a_code_and_tells_the_old
         SmtpReceiver::start().await,
         SmsReceiver::start(Mode::Accept).await,
     );
-    let Some(app) = wired(backend, &smtp, &sms).await else {
+    let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
         return;
     };
     let browser = app.browser();
@@ -127,7 +118,7 @@ async fn a_contact_without_a_mobile_adds_and_proves_one(backend: Backend) {
         SmtpReceiver::start().await,
         SmsReceiver::start(Mode::Accept).await,
     );
-    let Some(app) = wired(backend, &smtp, &sms).await else {
+    let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
         return;
     };
     let browser = app.browser();

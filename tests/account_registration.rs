@@ -24,15 +24,6 @@ use reqwest::StatusCode;
 
 const PASSWORD: &str = "newcomer password of some length";
 
-async fn wired(backend: Backend, smtp: &SmtpReceiver, sms: &SmsReceiver) -> Option<TestApp> {
-    let (url, gateway) = (smtp.url(), sms.gateway());
-    TestApp::demo_with(backend, move |config| {
-        config.smtp_url = Some(url.into());
-        config.sms_gateway = Some(gateway);
-    })
-    .await
-}
-
 async fn receivers() -> (SmtpReceiver, SmsReceiver) {
     (
         SmtpReceiver::start().await,
@@ -57,23 +48,6 @@ async fn adjust_policy(
         })
         .await
         .unwrap();
-}
-
-/// A browser logged in to the console as `email`.
-async fn admin(app: &TestApp, email: &str) -> Browser {
-    let browser = app.browser();
-    let answer = browser
-        .submit(
-            "/admin/login",
-            "/admin/login",
-            &[
-                ("identifier", email),
-                ("password", "portico-admin-password"),
-            ],
-        )
-        .await;
-    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
-    browser
 }
 
 async fn register(browser: &Browser, slug: &str, fields: &[(&str, &str)]) -> Page {
@@ -115,7 +89,7 @@ both_backends!(
 
 async fn a_newcomer_registers_waits_is_approved_and_logs_in(backend: Backend) {
     let (smtp, sms) = receivers().await;
-    let Some(app) = wired(backend, &smtp, &sms).await else {
+    let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
         return;
     };
     let newcomer = app.browser();
@@ -158,7 +132,7 @@ async fn a_newcomer_registers_waits_is_approved_and_logs_in(backend: Backend) {
         "no login before approval"
     );
 
-    let console = admin(&app, "admin@portico.example").await;
+    let console = app.admin("admin@portico.example").await;
     let queue = console.get("/admin/orgs/acme/registrations").await;
     assert_eq!(queue.status, StatusCode::OK);
     assert!(
@@ -215,7 +189,7 @@ async fn a_newcomer_registers_waits_is_approved_and_logs_in(backend: Backend) {
 
 async fn a_refused_registration_makes_no_contact_and_is_told(backend: Backend) {
     let (smtp, sms) = receivers().await;
-    let Some(app) = wired(backend, &smtp, &sms).await else {
+    let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
         return;
     };
     let newcomer = app.browser();
@@ -232,7 +206,7 @@ async fn a_refused_registration_makes_no_contact_and_is_told(backend: Backend) {
     let code = smtp.wait_for("rex@elsewhere.example", 1).await.code();
     confirm(&newcomer, "acme", &page, &code, "").await;
 
-    let console = admin(&app, "admin@acme.example").await;
+    let console = app.admin("admin@acme.example").await;
     let queue = console.get("/admin/orgs/acme/registrations").await;
     let marker = "/admin/orgs/acme/registrations/";
     let start = queue.body.find(marker).unwrap() + marker.len();
@@ -254,7 +228,7 @@ async fn a_refused_registration_makes_no_contact_and_is_told(backend: Backend) {
     let audit = app.audit_kinds("acme").await;
     assert!(audit.iter().any(|(k, _)| k == "registration.refused"));
 
-    let outsider = admin(&app, "admin@globex.example").await;
+    let outsider = app.admin("admin@globex.example").await;
     let foreign = outsider.get("/admin/orgs/acme/registrations").await;
     assert_eq!(foreign.status, StatusCode::NOT_FOUND);
 }
@@ -286,7 +260,7 @@ async fn registration_that_is_off_has_no_page_at_all(backend: Backend) {
 
 async fn a_domain_outside_the_allowed_list_is_refused(backend: Backend) {
     let (smtp, sms) = receivers().await;
-    let Some(app) = wired(backend, &smtp, &sms).await else {
+    let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
         return;
     };
     adjust_policy(&app, "acme", |policy| {
@@ -345,7 +319,7 @@ async fn a_domain_outside_the_allowed_list_is_refused(backend: Backend) {
 
 async fn an_existing_address_is_answered_like_a_new_one_and_its_owner_told(backend: Backend) {
     let (smtp, sms) = receivers().await;
-    let Some(app) = wired(backend, &smtp, &sms).await else {
+    let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
         return;
     };
     let browser = app.browser();
@@ -396,7 +370,7 @@ async fn an_existing_address_is_answered_like_a_new_one_and_its_owner_told(backe
 
 async fn a_mobile_number_in_national_format_is_proven_and_stored_in_e164(backend: Backend) {
     let (smtp, sms) = receivers().await;
-    let Some(app) = wired(backend, &smtp, &sms).await else {
+    let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
         return;
     };
     adjust_policy(&app, "initech", |policy| {
@@ -460,7 +434,7 @@ async fn a_mobile_number_in_national_format_is_proven_and_stored_in_e164(backend
 
 async fn fifty_registrations_from_one_address_are_rate_limited(backend: Backend) {
     let (smtp, sms) = receivers().await;
-    let Some(app) = wired(backend, &smtp, &sms).await else {
+    let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
         return;
     };
     let browser = app.browser();

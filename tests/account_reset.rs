@@ -20,16 +20,6 @@ use reqwest::StatusCode;
 
 const NEW_PASSWORD: &str = "a brand new workshop password";
 
-/// A demo Portico whose email goes to `smtp` and SMS to `sms`.
-async fn wired(backend: Backend, smtp: &SmtpReceiver, sms: &SmsReceiver) -> Option<TestApp> {
-    let (url, gateway) = (smtp.url(), sms.gateway());
-    TestApp::demo_with(backend, move |config| {
-        config.smtp_url = Some(url.into());
-        config.sms_gateway = Some(gateway);
-    })
-    .await
-}
-
 async fn receivers() -> (SmtpReceiver, SmsReceiver) {
     (
         SmtpReceiver::start().await,
@@ -94,7 +84,7 @@ both_backends!(
 
 async fn demo_contact_resets_a_forgotten_password_and_the_old_session_is_gone(backend: Backend) {
     let (smtp, sms) = receivers().await;
-    let Some(app) = wired(backend, &smtp, &sms).await else {
+    let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
         return;
     };
     let old_session = app.browser();
@@ -184,7 +174,7 @@ async fn demo_contact_resets_a_forgotten_password_and_the_old_session_is_gone(ba
 
 async fn an_unknown_identifier_gets_the_same_answer_and_nothing_is_sent(backend: Backend) {
     let (smtp, sms) = receivers().await;
-    let Some(app) = wired(backend, &smtp, &sms).await else {
+    let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
         return;
     };
     let browser = app.browser();
@@ -215,7 +205,7 @@ async fn an_unknown_identifier_gets_the_same_answer_and_nothing_is_sent(backend:
 
 async fn reset_codes_and_login_codes_never_stand_in_for_each_other(backend: Backend) {
     let (smtp, sms) = receivers().await;
-    let Some(app) = wired(backend, &smtp, &sms).await else {
+    let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
         return;
     };
     let browser = app.browser();
@@ -271,7 +261,7 @@ async fn reset_codes_and_login_codes_never_stand_in_for_each_other(backend: Back
 
 async fn a_used_reset_code_does_not_work_again(backend: Backend) {
     let (smtp, sms) = receivers().await;
-    let Some(app) = wired(backend, &smtp, &sms).await else {
+    let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
         return;
     };
     let browser = app.browser();
@@ -307,7 +297,7 @@ async fn a_used_reset_code_does_not_work_again(backend: Backend) {
 
 async fn the_emailed_link_changes_nothing_on_get(backend: Backend) {
     let (smtp, sms) = receivers().await;
-    let Some(app) = wired(backend, &smtp, &sms).await else {
+    let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
         return;
     };
     let browser = app.browser();
@@ -347,7 +337,7 @@ async fn the_emailed_link_changes_nothing_on_get(backend: Backend) {
 
 async fn a_password_against_the_rules_is_refused_and_costs_no_guess(backend: Backend) {
     let (smtp, sms) = receivers().await;
-    let Some(app) = wired(backend, &smtp, &sms).await else {
+    let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
         return;
     };
     let browser = app.browser();
@@ -378,7 +368,7 @@ async fn a_password_against_the_rules_is_refused_and_costs_no_guess(backend: Bac
 
 async fn reset_requests_have_their_own_limits_and_an_sms_path(backend: Backend) {
     let (smtp, sms) = receivers().await;
-    let Some(app) = wired(backend, &smtp, &sms).await else {
+    let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
         return;
     };
     let browser = app.browser();
@@ -446,7 +436,7 @@ async fn no_forgotten_password_on_a_portal_without_passwords(backend: Backend) {
 
 async fn an_admin_invitation_lets_a_new_contact_choose_a_password(backend: Backend) {
     let (smtp, sms) = receivers().await;
-    let Some(app) = wired(backend, &smtp, &sms).await else {
+    let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
         return;
     };
     let admin = app.browser();

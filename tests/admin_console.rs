@@ -11,7 +11,7 @@
 mod common;
 
 use chrono::{Duration, Utc};
-use common::{Backend, Browser, DEMO_PASSWORD, Page, TestApp};
+use common::{ADMIN_PASSWORD, Backend, Browser, DEMO_PASSWORD, Page, TestApp};
 use diesel::{ExpressionMethods, RunQueryDsl};
 use portico::{
     domain::{
@@ -41,23 +41,7 @@ both_backends!(
     a_portals_status_decides_who_may_open_it,
 );
 
-const ADMIN_PASSWORD: &str = "portico-admin-password";
 const ACME_POLICY: &str = "/admin/orgs/acme/settings/self-service-portal";
-
-/// A browser logged in to the console as `email`.
-async fn admin(app: &TestApp, email: &str) -> Browser {
-    let browser = app.browser();
-    let answer = browser
-        .submit(
-            "/admin/login",
-            "/admin/login",
-            &[("identifier", email), ("password", ADMIN_PASSWORD)],
-        )
-        .await;
-    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
-    assert_eq!(answer.location(), "/admin/");
-    browser
-}
 
 async fn policy_of(app: &TestApp, slug: &str) -> LoginPolicy {
     let slug = slug.to_owned();
@@ -177,7 +161,7 @@ async fn acme_admin_switches_acme_to_email_codes(backend: Backend) {
     let Some(app) = TestApp::demo(backend).await else {
         return;
     };
-    let browser = admin(&app, "admin@acme.example").await;
+    let browser = app.admin("admin@acme.example").await;
     let page = browser.get(ACME_POLICY).await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains("Self-Service Portal Settings"));
@@ -218,7 +202,7 @@ async fn acme_admin_switches_acme_to_email_codes(backend: Backend) {
     assert_eq!(globex.status, StatusCode::NOT_FOUND);
     assert!(!globex.body.contains("Globex"));
 
-    let platform = admin(&app, "admin@portico.example").await;
+    let platform = app.admin("admin@portico.example").await;
     let globex = platform
         .get("/admin/orgs/globex/settings/self-service-portal")
         .await;
@@ -245,7 +229,7 @@ async fn an_org_admin_reaches_no_other_organization_by_url(backend: Backend) {
         .id
         .to_string();
 
-    let browser = admin(&app, "admin@acme.example").await;
+    let browser = app.admin("admin@acme.example").await;
     let home = browser.get("/admin/").await;
     assert!(home.body.contains("Acme Corporation"));
     assert!(!home.body.contains("Globex"));
@@ -376,7 +360,7 @@ async fn an_expired_admin_session_goes_back_to_login(backend: Backend) {
     let Some(app) = TestApp::demo(backend).await else {
         return;
     };
-    let browser = admin(&app, "admin@acme.example").await;
+    let browser = app.admin("admin@acme.example").await;
     assert_eq!(browser.get("/admin/").await.status, StatusCode::OK);
     let csrf = browser.get(ACME_POLICY).await.csrf();
 
@@ -400,7 +384,7 @@ async fn an_expired_admin_session_goes_back_to_login(backend: Backend) {
         LoginMode::Password
     );
 
-    let browser = admin(&app, "admin@acme.example").await;
+    let browser = app.admin("admin@acme.example").await;
     age_admin_sessions(&app, 1, "expires_at").await;
     assert_eq!(browser.get("/admin/").await.location(), "/admin/login");
 
@@ -460,7 +444,7 @@ async fn forms_without_a_csrf_token_are_refused(backend: Backend) {
         .await;
     assert_eq!(login.status, StatusCode::FORBIDDEN);
 
-    let browser = admin(&app, "admin@acme.example").await;
+    let browser = app.admin("admin@acme.example").await;
     let fields = policy_fields(&LoginPolicy {
         login_mode: LoginMode::Otp,
         ..LoginPolicy::default()
@@ -516,7 +500,7 @@ async fn policy_values_outside_their_ranges_are_refused_by_their_fields(backend:
     let Some(app) = TestApp::demo(backend).await else {
         return;
     };
-    let browser = admin(&app, "admin@acme.example").await;
+    let browser = app.admin("admin@acme.example").await;
     let stored = policy_of(&app, "acme").await;
     let cases: [(&str, &str, &str); 6] = [
         ("code_length", "11", "Must be from 6 to 10 digits."),
@@ -583,7 +567,7 @@ async fn mobile_codes_without_an_sms_gateway_are_refused(backend: Backend) {
     let Some(app) = TestApp::demo(backend).await else {
         return;
     };
-    let browser = admin(&app, "admin@acme.example").await;
+    let browser = app.admin("admin@acme.example").await;
     for channel in [OtpChannel::Mobile, OtpChannel::EmailAndMobile] {
         let mobile = LoginPolicy {
             login_mode: LoginMode::Otp,
@@ -605,7 +589,7 @@ async fn a_stranding_change_says_how_many_and_asks_to_confirm(backend: Backend) 
     let Some(app) = TestApp::demo(backend).await else {
         return;
     };
-    let browser = admin(&app, "admin@acme.example").await;
+    let browser = app.admin("admin@acme.example").await;
     let added = browser
         .submit(
             "/admin/orgs/acme/contacts/new",
@@ -663,7 +647,7 @@ async fn an_old_proof_asks_for_the_password_again(backend: Backend) {
     let Some(app) = TestApp::demo(backend).await else {
         return;
     };
-    let browser = admin(&app, "admin@acme.example").await;
+    let browser = app.admin("admin@acme.example").await;
     age_admin_sessions(&app, 11, "proved_at").await;
     let page = browser.get(ACME_POLICY).await;
     assert!(page.body.contains("id=\"admin_password\""));
@@ -706,7 +690,7 @@ async fn new_portal_slugs_are_checked(backend: Backend) {
     let Some(app) = TestApp::demo(backend).await else {
         return;
     };
-    let browser = admin(&app, "admin@portico.example").await;
+    let browser = app.admin("admin@portico.example").await;
     let create = |slug: &'static str| {
         let browser = &browser;
         async move {
@@ -753,7 +737,7 @@ async fn html_in_text_fields_is_escaped_everywhere(backend: Backend) {
     let Some(app) = TestApp::demo(backend).await else {
         return;
     };
-    let browser = admin(&app, "admin@acme.example").await;
+    let browser = app.admin("admin@acme.example").await;
     let script = "<script>alert(1)</script>";
     let settings = "/admin/orgs/acme/settings/customer-portal";
     let saved = browser
@@ -829,7 +813,7 @@ async fn html_in_text_fields_is_escaped_everywhere(backend: Backend) {
         .await;
     assert!(!search.body.contains("\"><script>"));
 
-    let platform = admin(&app, "admin@portico.example").await;
+    let platform = app.admin("admin@portico.example").await;
     let created = platform
         .submit(
             "/admin/orgs/new",
@@ -867,7 +851,7 @@ async fn logos_are_checked_by_type_and_size(backend: Backend) {
     let Some(app) = TestApp::demo(backend).await else {
         return;
     };
-    let browser = admin(&app, "admin@acme.example").await;
+    let browser = app.admin("admin@acme.example").await;
     let settings = "/admin/orgs/acme/settings/customer-portal";
     let action = "/admin/orgs/acme/settings/logo";
 
@@ -940,7 +924,7 @@ async fn contacts_are_added_edited_and_controlled(backend: Backend) {
     let Some(app) = TestApp::demo(backend).await else {
         return;
     };
-    let browser = admin(&app, "admin@acme.example").await;
+    let browser = app.admin("admin@acme.example").await;
     let new = "/admin/orgs/acme/contacts/new";
     let duplicate = browser
         .submit(
@@ -1147,7 +1131,7 @@ async fn csv_import_is_all_or_nothing_with_a_report(backend: Backend) {
     let Some(app) = TestApp::demo(backend).await else {
         return;
     };
-    let browser = admin(&app, "admin@acme.example").await;
+    let browser = app.admin("admin@acme.example").await;
     let path = "/admin/orgs/acme/contacts/import";
     let import = |csv: String| {
         let browser = &browser;
@@ -1252,7 +1236,7 @@ async fn the_audit_log_shows_changes_and_logins_with_filters(backend: Backend) {
     contact
         .password_login("acme", "demo@acme.example", DEMO_PASSWORD)
         .await;
-    let browser = admin(&app, "admin@acme.example").await;
+    let browser = app.admin("admin@acme.example").await;
     let longer_codes = LoginPolicy {
         code_length: 8,
         ..policy_of(&app, "acme").await
@@ -1311,7 +1295,7 @@ async fn a_portals_status_decides_who_may_open_it(backend: Backend) {
     let Some(app) = TestApp::demo(backend).await else {
         return;
     };
-    let browser = admin(&app, "admin@acme.example").await;
+    let browser = app.admin("admin@acme.example").await;
     let settings = "/admin/orgs/acme/settings/customer-portal";
     let set_status = |status: &'static str| {
         let browser = &browser;
@@ -1372,7 +1356,7 @@ async fn a_portals_status_decides_who_may_open_it(backend: Backend) {
     );
 
     // A host name another portal maps is refused.
-    let platform = admin(&app, "admin@portico.example").await;
+    let platform = app.admin("admin@portico.example").await;
     let globex = "/admin/orgs/globex/settings/customer-portal";
     let taken = platform
         .submit(

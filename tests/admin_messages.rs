@@ -28,32 +28,6 @@ both_backends!(
 
 const GLOBEX_LOGIN_CODE: &str = "/admin/orgs/globex/messages/login_code";
 
-const ADMIN_PASSWORD: &str = "portico-admin-password";
-
-/// A browser logged in to the console as `email`.
-async fn admin(app: &TestApp, email: &str) -> Browser {
-    let browser = app.browser();
-    let answer = browser
-        .submit(
-            "/admin/login",
-            "/admin/login",
-            &[("identifier", email), ("password", ADMIN_PASSWORD)],
-        )
-        .await;
-    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
-    browser
-}
-
-/// A demo Portico whose email goes to `smtp` and SMS to `sms`.
-async fn wired(backend: Backend, smtp: &SmtpReceiver, sms: &SmsReceiver) -> Option<TestApp> {
-    let (url, gateway) = (smtp.url(), sms.gateway());
-    TestApp::demo_with(backend, move |config| {
-        config.smtp_url = Some(url.into());
-        config.sms_gateway = Some(gateway);
-    })
-    .await
-}
-
 /// The fields of the login code's edit page, with `subject` and `text` in place of its own.
 async fn login_code_fields(browser: &Browser, subject: &str, text: &str) -> Vec<(String, String)> {
     let page = browser.get(GLOBEX_LOGIN_CODE).await;
@@ -123,7 +97,7 @@ async fn the_delivery_log_shows_a_stuck_code_email_without_its_code(backend: Bac
         .expect("the code email waits in the outbox");
     assert!(code.len() >= 6);
 
-    let globex = admin(&app, "admin@globex.example").await;
+    let globex = app.admin("admin@globex.example").await;
     let log = globex.get("/admin/orgs/globex/deliveries").await;
     assert_eq!(log.status, StatusCode::OK);
     assert!(log.body.contains("pending"), "{}", log.body);
@@ -147,7 +121,7 @@ async fn the_delivery_log_shows_a_stuck_code_email_without_its_code(backend: Bac
         .await;
     assert!(sms_only.body.contains("0 deliveries"));
 
-    let acme = admin(&app, "admin@acme.example").await;
+    let acme = app.admin("admin@acme.example").await;
     let foreign = acme.get("/admin/orgs/globex/deliveries").await;
     assert_eq!(foreign.status, StatusCode::NOT_FOUND);
     assert!(!foreign.body.contains("globex.example"));
@@ -168,10 +142,10 @@ async fn a_custom_login_code_subject_is_sent_until_reset(backend: Backend) {
         SmtpReceiver::start().await,
         SmsReceiver::start(Mode::Accept).await,
     );
-    let Some(app) = wired(backend, &smtp, &sms).await else {
+    let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
         return;
     };
-    let globex = admin(&app, "admin@globex.example").await;
+    let globex = app.admin("admin@globex.example").await;
     let list = globex.get("/admin/orgs/globex/messages").await;
     assert_eq!(list.status, StatusCode::OK);
     assert!(list.body.contains("Login code") && list.body.contains("built-in"));
@@ -241,7 +215,7 @@ async fn a_custom_login_code_subject_is_sent_until_reset(backend: Backend) {
     assert!(!mail.data.contains("Sign in to Globex"), "{}", mail.data);
     assert!(mail.data.contains("login code"));
 
-    let acme = admin(&app, "admin@acme.example").await;
+    let acme = app.admin("admin@acme.example").await;
     for path in ["/admin/orgs/globex/messages", GLOBEX_LOGIN_CODE] {
         assert_eq!(acme.get(path).await.status, StatusCode::NOT_FOUND, "{path}");
     }
@@ -258,7 +232,7 @@ async fn broken_or_unsafe_templates_are_refused_with_their_line(backend: Backend
     let Some(app) = TestApp::demo(backend).await else {
         return;
     };
-    let globex = admin(&app, "admin@globex.example").await;
+    let globex = app.admin("admin@globex.example").await;
     let cases = [
         ("Hello\n{{#if code}}\nno end", "Line "),
         ("Hello\n\n{{password}}", "Line 3:"),
@@ -306,7 +280,7 @@ async fn an_organizations_own_sms_gateway_carries_its_test_and_code_sms(backend:
         return;
     };
     let path = "/admin/orgs/initech/sms-gateway";
-    let initech = admin(&app, "admin@initech.example").await;
+    let initech = app.admin("admin@initech.example").await;
     let page = initech.get(path).await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains("platform gateway"));
@@ -381,7 +355,7 @@ async fn an_organizations_own_sms_gateway_carries_its_test_and_code_sms(backend:
         .await;
     assert!(log.body.contains("+1 *** *** 0099") && log.body.contains("sent"));
 
-    let acme = admin(&app, "admin@acme.example").await;
+    let acme = app.admin("admin@acme.example").await;
     assert_eq!(acme.get(path).await.status, StatusCode::NOT_FOUND);
 
     let removed = initech.submit(path, path, &[("action", "remove")]).await;
@@ -402,7 +376,7 @@ async fn a_stored_gateway_the_platform_no_longer_allows_is_never_called(backend:
         SmsReceiver::start(Mode::Accept).await,
         SmsReceiver::start(Mode::Accept).await,
     );
-    let Some(app) = wired(backend, &smtp, &platform).await else {
+    let Some(app) = TestApp::wired(backend, &smtp, &platform).await else {
         return;
     };
     let gateway = own.gateway();

@@ -13,12 +13,11 @@ mod common;
 use common::{Backend, Browser, DEMO_PASSWORD, Page, TestApp};
 use portico::{
     domain::{
-        admin::AdminId,
         org::OrgId,
         requests::{CategoryId, RequestStatus},
         solutions::SolutionStatus,
     },
-    storage::{accounts, orgs, requests as store, solutions},
+    storage::{orgs, requests as store, solutions},
 };
 use reqwest::{StatusCode, multipart};
 
@@ -29,22 +28,6 @@ both_backends!(
     solutions_are_previewed_and_published_safely,
     console_forms_without_a_csrf_token_are_refused,
 );
-
-const ADMIN_PASSWORD: &str = "portico-admin-password";
-
-/// A browser logged in to the console as `email`.
-async fn admin(app: &TestApp, email: &str) -> Browser {
-    let browser = app.browser();
-    let answer = browser
-        .submit(
-            "/admin/login",
-            "/admin/login",
-            &[("identifier", email), ("password", ADMIN_PASSWORD)],
-        )
-        .await;
-    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
-    browser
-}
 
 /// A browser logged in to a portal as one of its contacts.
 async fn contact(app: &TestApp, slug: &str, email: &str) -> Browser {
@@ -59,15 +42,6 @@ async fn org_id(app: &TestApp, slug: &str) -> OrgId {
     app.app
         .db
         .run(move |conn| Ok(orgs::find_by_slug(conn, &slug)?.unwrap().id))
-        .await
-        .unwrap()
-}
-
-async fn admin_id(app: &TestApp, email: &str) -> AdminId {
-    let email = email.to_owned();
-    app.app
-        .db
-        .run(move |conn| Ok(accounts::find_admin_by_email(conn, &email)?.unwrap().0.id))
         .await
         .unwrap()
 }
@@ -141,7 +115,7 @@ async fn a_portal_request_is_answered_from_the_queue(backend: Backend) {
     )
     .await;
 
-    let console = admin(&app, "admin@acme.example").await;
+    let console = app.admin("admin@acme.example").await;
     let queue = console.get("/admin/orgs/acme/requests").await;
     assert_eq!(queue.status, StatusCode::OK);
     assert!(queue.body.contains(subject), "{}", queue.body);
@@ -182,7 +156,7 @@ async fn a_portal_request_is_answered_from_the_queue(backend: Backend) {
     )
     .await;
     submit_ok(&console, &path, &format!("{path}/note"), &[("body", note)]).await;
-    let staff = admin_id(&app, "admin@acme.example").await.to_string();
+    let staff = app.admin_id("admin@acme.example").await.to_string();
     submit_ok(
         &console,
         &path,
@@ -235,7 +209,7 @@ async fn a_portal_request_is_answered_from_the_queue(backend: Backend) {
         "{}",
         empty.body
     );
-    let outsider = admin_id(&app, "admin@globex.example").await.to_string();
+    let outsider = app.admin_id("admin@globex.example").await.to_string();
     let foreign = console
         .submit(&path, &format!("{path}/assign"), &[("assignee", &outsider)])
         .await;
@@ -307,7 +281,7 @@ async fn an_admin_of_another_organization_reaches_none_of_its_requests_categorie
         .unwrap();
     let before = globex_counts(&app).await;
 
-    let console = admin(&app, "admin@acme.example").await;
+    let console = app.admin("admin@acme.example").await;
     let pages = [
         "/admin/orgs/globex/requests".to_owned(),
         "/admin/orgs/globex/requests/1001".to_owned(),
@@ -330,7 +304,7 @@ async fn an_admin_of_another_organization_reaches_none_of_its_requests_categorie
     );
 
     let csrf = console.get("/admin/orgs/acme/requests").await.csrf();
-    let staff = admin_id(&app, "admin@acme.example").await.to_string();
+    let staff = app.admin_id("admin@acme.example").await.to_string();
     let posts: [(String, Vec<(&str, &str)>); 8] = [
         (
             "/admin/orgs/globex/requests/1001/reply".to_owned(),
@@ -408,7 +382,7 @@ async fn an_inactive_category_is_no_longer_offered_but_stays_on_old_requests(bac
     let Some(app) = TestApp::demo(backend).await else {
         return;
     };
-    let console = admin(&app, "admin@acme.example").await;
+    let console = app.admin("admin@acme.example").await;
     let list = "/admin/orgs/acme/categories";
     let page = console.get(list).await;
     assert_eq!(page.status, StatusCode::OK);
@@ -512,7 +486,7 @@ async fn solutions_are_previewed_and_published_safely(backend: Backend) {
     let Some(app) = TestApp::demo(backend).await else {
         return;
     };
-    let console = admin(&app, "admin@acme.example").await;
+    let console = app.admin("admin@acme.example").await;
     let list = console.get("/admin/orgs/acme/solutions").await;
     assert_eq!(list.status, StatusCode::OK);
     assert!(list.body.contains("How to download a past invoice"));
@@ -620,8 +594,8 @@ async fn console_forms_without_a_csrf_token_are_refused(backend: Backend) {
         .run(move |conn| Ok(solutions::all(conn, &acme)?[0].id))
         .await
         .unwrap();
-    let console = admin(&app, "admin@acme.example").await;
-    let staff = admin_id(&app, "admin@acme.example").await.to_string();
+    let console = app.admin("admin@acme.example").await;
+    let staff = app.admin_id("admin@acme.example").await.to_string();
     let replies = || {
         let app = &app.app;
         async move {

@@ -144,16 +144,6 @@ async fn read(response: reqwest::Response) -> Answer {
     }
 }
 
-/// A demo Portico whose email goes to `smtp` and SMS to `sms`.
-async fn wired(backend: Backend, smtp: &SmtpReceiver, sms: &SmsReceiver) -> Option<TestApp> {
-    let (url, gateway) = (smtp.url(), sms.gateway());
-    TestApp::demo_with(backend, move |config| {
-        config.smtp_url = Some(url.into());
-        config.sms_gateway = Some(gateway);
-    })
-    .await
-}
-
 /// An API key of the organization at `slug` (or of the platform), as the CLI makes them.
 async fn api_key(app: &TestApp, slug: Option<&str>) -> String {
     let org_id = match slug {
@@ -246,7 +236,7 @@ async fn emailed_code_login_on_globex(backend: Backend) {
         SmtpReceiver::start().await,
         SmsReceiver::start(Mode::Accept).await,
     );
-    let Some(app) = wired(backend, &smtp, &sms).await else {
+    let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
         return;
     };
     let api = Client::new(&app);
@@ -276,7 +266,7 @@ async fn sms_code_login_on_initech_with_a_national_number(backend: Backend) {
         SmtpReceiver::start().await,
         SmsReceiver::start(Mode::Accept).await,
     );
-    let Some(app) = wired(backend, &smtp, &sms).await else {
+    let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
         return;
     };
     let api = Client::new(&app);
@@ -299,7 +289,7 @@ async fn umbrella_takes_the_password_or_a_code_sent_to_both(backend: Backend) {
         SmtpReceiver::start().await,
         SmsReceiver::start(Mode::Accept).await,
     );
-    let Some(app) = wired(backend, &smtp, &sms).await else {
+    let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
         return;
     };
     let api = Client::new(&app);
@@ -322,7 +312,7 @@ async fn hooli_needs_the_password_then_a_code(backend: Backend) {
         SmtpReceiver::start().await,
         SmsReceiver::start(Mode::Accept).await,
     );
-    let Some(app) = wired(backend, &smtp, &sms).await else {
+    let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
         return;
     };
     let api = Client::new(&app);
@@ -362,7 +352,7 @@ async fn wrong_codes_and_passwords_get_one_answer_and_count_toward_lockout(backe
         SmtpReceiver::start().await,
         SmsReceiver::start(Mode::Accept).await,
     );
-    let Some(app) = wired(backend, &smtp, &sms).await else {
+    let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
         return;
     };
     let api = Client::new(&app);
@@ -420,7 +410,7 @@ async fn unknown_identifiers_get_the_same_answer_and_nothing_is_sent(backend: Ba
         SmtpReceiver::start().await,
         SmsReceiver::start(Mode::Accept).await,
     );
-    let Some(app) = wired(backend, &smtp, &sms).await else {
+    let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
         return;
     };
     let api = Client::new(&app);
@@ -817,7 +807,7 @@ async fn done_when_scenario(backend: Backend) {
         SmtpReceiver::start().await,
         SmsReceiver::start(Mode::Accept).await,
     );
-    let Some(app) = wired(backend, &smtp, &sms).await else {
+    let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
         return;
     };
     let api = Client::new(&app);
@@ -911,7 +901,7 @@ async fn acme_token_reaches_nothing_of_globex(backend: Backend) {
         SmtpReceiver::start().await,
         SmsReceiver::start(Mode::Accept).await,
     );
-    let Some(app) = wired(backend, &smtp, &sms).await else {
+    let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
         return;
     };
     let api = Client::new(&app);

@@ -18,7 +18,7 @@ mod common;
 mod webdriver;
 
 use common::{
-    Backend, DEMO_PASSWORD, TestApp,
+    ADMIN_PASSWORD, Backend, DEMO_PASSWORD, TestApp,
     sms::{Mode, SmsReceiver},
     smtp::SmtpReceiver,
 };
@@ -36,23 +36,11 @@ both_backends!(
     an_admin_switches_acme_to_email_codes,
 );
 
-const ADMIN_PASSWORD: &str = "portico-admin-password";
-
-/// A demo Portico whose email goes to `smtp` and SMS to `sms`.
-async fn wired(backend: Backend, smtp: &SmtpReceiver, sms: &SmsReceiver) -> Option<TestApp> {
-    let (url, gateway) = (smtp.url(), sms.gateway());
-    TestApp::demo_with(backend, move |config| {
-        config.smtp_url = Some(url.into());
-        config.sms_gateway = Some(gateway);
-    })
-    .await
-}
-
 /// The demo, with mail and SMS receivers, and a desktop-sized browser.
 async fn start(backend: Backend) -> Option<(TestApp, SmtpReceiver, SmsReceiver, Chrome)> {
     let smtp = SmtpReceiver::start().await;
     let sms = SmsReceiver::start(Mode::Accept).await;
-    let app = wired(backend, &smtp, &sms).await?;
+    let app = TestApp::wired(backend, &smtp, &sms).await?;
     let chrome = Chrome::start(1280, 900).await?;
     Some((app, smtp, sms, chrome))
 }

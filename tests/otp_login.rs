@@ -53,16 +53,6 @@ async fn guess_at_once(
     statuses
 }
 
-/// A demo Portico whose email goes to `smtp` and SMS to `sms`.
-async fn wired(backend: Backend, smtp: &SmtpReceiver, sms: &SmsReceiver) -> Option<TestApp> {
-    let (url, gateway) = (smtp.url(), sms.gateway());
-    TestApp::demo_with(backend, move |config| {
-        config.smtp_url = Some(url.into());
-        config.sms_gateway = Some(gateway);
-    })
-    .await
-}
-
 both_backends!(
     globex_contact_logs_in_with_an_emailed_code,
     initech_contact_logs_in_with_a_code_by_sms_typed_in_national_format,
@@ -90,7 +80,7 @@ async fn globex_contact_logs_in_with_an_emailed_code(backend: Backend) {
         SmtpReceiver::start().await,
         SmsReceiver::start(Mode::Accept).await,
     );
-    let Some(app) = wired(backend, &smtp, &sms).await else {
+    let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
         return;
     };
     let browser = app.browser();
@@ -139,7 +129,7 @@ async fn initech_contact_logs_in_with_a_code_by_sms_typed_in_national_format(bac
         SmtpReceiver::start().await,
         SmsReceiver::start(Mode::Accept).await,
     );
-    let Some(app) = wired(backend, &smtp, &sms).await else {
+    let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
         return;
     };
     let browser = app.browser();
@@ -165,7 +155,7 @@ async fn umbrella_sends_one_code_to_both_and_either_identifier_works(backend: Ba
         SmtpReceiver::start().await,
         SmsReceiver::start(Mode::Accept).await,
     );
-    let Some(app) = wired(backend, &smtp, &sms).await else {
+    let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
         return;
     };
 
@@ -215,7 +205,7 @@ async fn hooli_needs_the_password_then_a_code(backend: Backend) {
         SmtpReceiver::start().await,
         SmsReceiver::start(Mode::Accept).await,
     );
-    let Some(app) = wired(backend, &smtp, &sms).await else {
+    let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
         return;
     };
     let browser = app.browser();
@@ -272,7 +262,7 @@ async fn wrong_expired_used_and_foreign_codes_get_one_answer(backend: Backend) {
         SmtpReceiver::start().await,
         SmsReceiver::start(Mode::Accept).await,
     );
-    let Some(app) = wired(backend, &smtp, &sms).await else {
+    let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
         return;
     };
     let browser = app.browser();
@@ -351,7 +341,7 @@ async fn twenty_concurrent_right_guesses_make_exactly_one_session(backend: Backe
         SmtpReceiver::start().await,
         SmsReceiver::start(Mode::Accept).await,
     );
-    let Some(app) = wired(backend, &smtp, &sms).await else {
+    let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
         return;
     };
     let browser = app.browser();
@@ -377,7 +367,7 @@ async fn twenty_concurrent_wrong_guesses_are_all_counted_and_kill_the_code(backe
         SmtpReceiver::start().await,
         SmsReceiver::start(Mode::Accept).await,
     );
-    let Some(app) = wired(backend, &smtp, &sms).await else {
+    let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
         return;
     };
     let browser = app.browser();
@@ -407,7 +397,7 @@ async fn a_resend_waits_for_the_cooldown_and_retires_the_old_code(backend: Backe
         SmtpReceiver::start().await,
         SmsReceiver::start(Mode::Accept).await,
     );
-    let Some(app) = wired(backend, &smtp, &sms).await else {
+    let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
         return;
     };
     let browser = app.browser();
@@ -449,7 +439,7 @@ async fn unknown_and_disabled_identifiers_are_answered_alike_and_sent_nothing(ba
         SmtpReceiver::start().await,
         SmsReceiver::start(Mode::Accept).await,
     );
-    let Some(app) = wired(backend, &smtp, &sms).await else {
+    let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
         return;
     };
 
@@ -504,7 +494,7 @@ async fn letters_and_spaces_in_the_code(backend: Backend) {
         SmtpReceiver::start().await,
         SmsReceiver::start(Mode::Accept).await,
     );
-    let Some(app) = wired(backend, &smtp, &sms).await else {
+    let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
         return;
     };
     let browser = app.browser();
@@ -535,7 +525,7 @@ async fn a_link_from_the_email_logs_nobody_in_on_get(backend: Backend) {
         SmtpReceiver::start().await,
         SmsReceiver::start(Mode::Accept).await,
     );
-    let Some(app) = wired(backend, &smtp, &sms).await else {
+    let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
         return;
     };
     let browser = app.browser();
@@ -617,7 +607,7 @@ async fn a_failing_sms_gateway_is_retried_then_marked_failed(backend: Backend) {
         SmtpReceiver::start().await,
         SmsReceiver::start(Mode::Fail).await,
     );
-    let Some(app) = wired(backend, &smtp, &sms).await else {
+    let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
         return;
     };
     let page = app.browser().request_code("initech", "+15550100003").await;
@@ -647,7 +637,7 @@ async fn a_silent_sms_gateway_times_out_and_is_retried(backend: Backend) {
         SmtpReceiver::start().await,
         SmsReceiver::start(Mode::Hang).await,
     );
-    let Some(app) = wired(backend, &smtp, &sms).await else {
+    let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
         return;
     };
     let browser = app.browser();
@@ -722,7 +712,7 @@ async fn common_page_code_opens_the_one_portal_that_takes_codes(backend: Backend
         SmtpReceiver::start().await,
         SmsReceiver::start(Mode::Accept).await,
     );
-    let Some(app) = wired(backend, &smtp, &sms).await else {
+    let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
         return;
     };
     let browser = app.browser();
@@ -748,7 +738,7 @@ async fn common_page_code_lets_a_contact_of_two_code_portals_choose(backend: Bac
         SmtpReceiver::start().await,
         SmsReceiver::start(Mode::Accept).await,
     );
-    let Some(app) = wired(backend, &smtp, &sms).await else {
+    let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
         return;
     };
     app.app
@@ -790,7 +780,7 @@ async fn common_page_code_by_sms_and_for_strangers(backend: Backend) {
         SmtpReceiver::start().await,
         SmsReceiver::start(Mode::Accept).await,
     );
-    let Some(app) = wired(backend, &smtp, &sms).await else {
+    let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
         return;
     };
     let known = app.browser();

@@ -18,25 +18,9 @@ both_backends!(
     a_draft_portal_opens_to_its_own_admins_only,
 );
 
-const ADMIN_PASSWORD: &str = "portico-admin-password";
-
-/// A browser logged in to the console as `email`.
-async fn admin(app: &TestApp, email: &str) -> Browser {
-    let browser = app.browser();
-    let answer = browser
-        .submit(
-            "/admin/login",
-            "/admin/login",
-            &[("identifier", email), ("password", ADMIN_PASSWORD)],
-        )
-        .await;
-    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
-    browser
-}
-
 /// Saves acme's Customer Portal Settings with `hosts` as its host names.
 async fn map_acme(app: &TestApp, hosts: &str) {
-    let browser = admin(app, "admin@acme.example").await;
+    let browser = app.admin("admin@acme.example").await;
     save_acme(&browser, "live", hosts).await;
 }
 
@@ -129,7 +113,7 @@ async fn a_draft_portal_opens_to_its_own_admins_only(backend: Backend) {
     let Some(app) = TestApp::demo(backend).await else {
         return;
     };
-    let acme_admin = admin(&app, "admin@acme.example").await;
+    let acme_admin = app.admin("admin@acme.example").await;
     save_acme(&acme_admin, "draft", "").await;
 
     let preview = acme_admin.get("/portal/acme/").await;
@@ -137,10 +121,10 @@ async fn a_draft_portal_opens_to_its_own_admins_only(backend: Backend) {
     assert!(preview.body.contains("Welcome to Acme support."));
     let login = acme_admin.get("/portal/acme/login").await;
     assert_eq!(login.status, StatusCode::OK);
-    let platform = admin(&app, "admin@portico.example").await;
+    let platform = app.admin("admin@portico.example").await;
     assert_eq!(platform.get("/portal/acme/").await.status, StatusCode::OK);
 
-    let globex_admin = admin(&app, "admin@globex.example").await;
+    let globex_admin = app.admin("admin@globex.example").await;
     let visitor = app.browser();
     for outsider in [&globex_admin, &visitor] {
         for path in [

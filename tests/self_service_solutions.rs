@@ -12,11 +12,10 @@ mod common;
 use common::{Backend, DEMO_PASSWORD, TestApp};
 use portico::{
     domain::{
-        admin::AdminId,
         org::OrgId,
         solutions::{self, SolutionDraft, SolutionId, SolutionStatus},
     },
-    storage::{accounts, orgs},
+    storage::orgs,
 };
 use reqwest::StatusCode;
 
@@ -38,18 +37,9 @@ async fn org_id(app: &TestApp, slug: &str) -> OrgId {
         .unwrap()
 }
 
-async fn admin_id(app: &TestApp, email: &str) -> AdminId {
-    let email = email.to_owned();
-    app.app
-        .db
-        .run(move |conn| Ok(accounts::find_admin_by_email(conn, &email)?.unwrap().0.id))
-        .await
-        .unwrap()
-}
-
 async fn publish(app: &TestApp, slug: &str, title: &str, body: &str) -> SolutionId {
     let org = org_id(app, slug).await;
-    let staff = admin_id(app, &format!("admin@{slug}.example")).await;
+    let staff = app.admin_id(&format!("admin@{slug}.example")).await;
     let draft = SolutionDraft {
         topic: "Testing".to_owned(),
         title: title.to_owned(),

@@ -19,7 +19,7 @@ use portico::{
         solutions::{self, SolutionDraft, SolutionStatus},
     },
     storage::{
-        accounts, orgs,
+        orgs,
         requests::{self as store, RequestFilter},
     },
 };
@@ -41,17 +41,8 @@ async fn org_id(app: &TestApp, slug: &str) -> OrgId {
         .unwrap()
 }
 
-async fn admin_id(app: &TestApp, email: &str) -> AdminId {
-    let email = email.to_owned();
-    app.app
-        .db
-        .run(move |conn| Ok(accounts::find_admin_by_email(conn, &email)?.unwrap().0.id))
-        .await
-        .unwrap()
-}
-
 async fn queue(app: &TestApp, org: OrgId, filter: RequestFilter) -> Vec<i64> {
-    let staff = admin_id(app, "admin@acme.example").await;
+    let staff = app.admin_id("admin@acme.example").await;
     let page = requests::queue(&app.app, &org, &staff, filter, 1, 100)
         .await
         .unwrap();
@@ -63,8 +54,8 @@ async fn staff_assign_answer_note_and_resolve_a_request(backend: Backend) {
         return;
     };
     let acme = org_id(&app, "acme").await;
-    let staff = admin_id(&app, "admin@acme.example").await;
-    let platform = admin_id(&app, "admin@portico.example").await;
+    let staff = app.admin_id("admin@acme.example").await;
+    let platform = app.admin_id("admin@portico.example").await;
 
     let unassigned = queue(
         &app,
@@ -210,8 +201,8 @@ async fn staff_of_another_organization_are_refused(backend: Backend) {
         return;
     };
     let acme = org_id(&app, "acme").await;
-    let outsider = admin_id(&app, "admin@umbrella.example").await;
-    let staff = admin_id(&app, "admin@acme.example").await;
+    let outsider = app.admin_id("admin@umbrella.example").await;
+    let staff = app.admin_id("admin@acme.example").await;
 
     assert!(matches!(
         requests::queue(&app.app, &acme, &outsider, RequestFilter::default(), 1, 20).await,
@@ -265,7 +256,7 @@ async fn staff_keep_categories_and_the_contact_sees_the_change(backend: Backend)
         return;
     };
     let acme = org_id(&app, "acme").await;
-    let staff = admin_id(&app, "admin@acme.example").await;
+    let staff = app.admin_id("admin@acme.example").await;
     let draft = |name: &str, active: bool| CategoryDraft {
         name: name.to_owned(),
         description: "Calibration certificates and test reports.".to_owned(),
@@ -310,7 +301,7 @@ async fn staff_keep_categories_and_the_contact_sees_the_change(backend: Backend)
             .contains(">Certificates<")
     );
     let umbrella = org_id(&app, "umbrella").await;
-    let umbrella_staff = admin_id(&app, "admin@umbrella.example").await;
+    let umbrella_staff = app.admin_id("admin@umbrella.example").await;
     assert!(matches!(
         requests::update_category(
             &app.app,
@@ -329,7 +320,7 @@ async fn staff_write_solutions_that_publish_into_search(backend: Backend) {
         return;
     };
     let acme = org_id(&app, "acme").await;
-    let staff = admin_id(&app, "admin@acme.example").await;
+    let staff = app.admin_id("admin@acme.example").await;
     let mut draft = SolutionDraft {
         topic: "Technical support".to_owned(),
         title: "Servicing a pneumatic nailer".to_owned(),
@@ -377,7 +368,7 @@ async fn staff_write_solutions_that_publish_into_search(backend: Backend) {
         panic!("a duplicate title must be refused");
     };
     assert_eq!(field, Some("title"));
-    let outsider = admin_id(&app, "admin@umbrella.example").await;
+    let outsider = app.admin_id("admin@umbrella.example").await;
     assert!(matches!(
         solutions::update(&app.app, &acme, &outsider, &id, draft).await,
         Err(AppError::Forbidden)

@@ -32,13 +32,15 @@ pub mod sessions;
 pub mod sms_gateways;
 pub mod solutions;
 
-use std::{path::PathBuf, time::Duration};
+use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use diesel::{
     Connection, RunQueryDsl,
     r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection},
 };
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use tokio::sync::Semaphore;
 
 use crate::{error::AppError, secret::SecretString};
 
@@ -109,6 +111,9 @@ impl DatabaseUrl {
 #[derive(Clone)]
 pub struct Db {
     pool: Pool<ConnectionManager<DbConnection>>,
+    /// One permit per pooled connection: work waits for a connection here, as a task, rather
+    /// than as a parked thread of the blocking pool.
+    permits: Arc<Semaphore>,
     backend: &'static str,
 }
 
@@ -171,6 +176,7 @@ impl Db {
             .map_err(|error| AppError::Unavailable(error.to_string()))?;
         Ok(Self {
             pool,
+            permits: Arc::new(Semaphore::new(size as usize)),
             backend: url.backend(),
         })
     }
@@ -208,8 +214,15 @@ impl Db {
         F: FnOnce(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
         T: Send + 'static,
     {
+        let permit = self
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(AppError::internal)?;
         let pool = self.pool.clone();
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let mut conn: Pooled = pool.get()?;
             work(&mut conn)
         })

@@ -550,3 +550,54 @@ pub async fn read(response: reqwest::Response) -> Page {
 
 /// The demo password of every demo contact.
 pub const DEMO_PASSWORD: &str = "portico-demo-password";
+
+/// The password of every demo admin.
+pub const ADMIN_PASSWORD: &str = "portico-admin-password";
+
+impl TestApp {
+    /// The demo, sending its emails to `smtp` and its SMS to `sms`.
+    pub async fn wired(
+        backend: Backend,
+        smtp: &smtp::SmtpReceiver,
+        sms: &sms::SmsReceiver,
+    ) -> Option<Self> {
+        let (url, gateway) = (smtp.url(), sms.gateway());
+        Self::demo_with(backend, move |config| {
+            config.smtp_url = Some(url.into());
+            config.sms_gateway = Some(gateway);
+        })
+        .await
+    }
+
+    /// A browser logged in to the console as the demo admin `email`.
+    pub async fn admin(&self, email: &str) -> Browser {
+        let browser = self.browser();
+        let answer = browser
+            .submit(
+                "/admin/login",
+                "/admin/login",
+                &[("identifier", email), ("password", ADMIN_PASSWORD)],
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+        assert_eq!(answer.location(), "/admin/");
+        browser
+    }
+
+    /// The id of the admin with `email`.
+    pub async fn admin_id(&self, email: &str) -> portico::domain::admin::AdminId {
+        let email = email.to_owned();
+        self.app
+            .db
+            .run(move |conn| {
+                Ok(
+                    portico::storage::accounts::find_admin_by_email(conn, &email)?
+                        .unwrap()
+                        .0
+                        .id,
+                )
+            })
+            .await
+            .unwrap()
+    }
+}
