@@ -234,14 +234,14 @@ async fn verify_change(
     app: &App,
     req: &Request,
     auth: ContactAuth,
-    body: ChangeVerification,
+    (field, body): (Field, ChangeVerification),
 ) -> ApiResult<Done> {
     let signed_in = auth.0;
     let changed = contact_change::confirm_change(
         app,
         &signed_in.org,
         &signed_in.contact,
-        &body.change_id,
+        (field, &body.change_id),
         &body.code,
         &client(req),
     )
@@ -321,7 +321,9 @@ impl AccountApi {
         .await?;
         match outcome {
             PasswordSet::Done(_) => Ok(Done::NoContent),
-            PasswordSet::Refused => Err(ApiError::with_detail(AppError::Unauthenticated, WRONG_CODE)),
+            PasswordSet::Refused => {
+                Err(ApiError::with_detail(AppError::Unauthenticated, WRONG_CODE))
+            }
         }
     }
 
@@ -458,7 +460,7 @@ impl AccountApi {
         auth: ContactAuth,
         body: Json<ChangeVerification>,
     ) -> ApiResult<Done> {
-        verify_change(&app, req, auth, body.0).await
+        verify_change(&app, req, auth, (Field::Email, body.0)).await
     }
 
     /// Starts a change of the contact's mobile number, or adds one to a contact who has none:
@@ -495,6 +497,6 @@ impl AccountApi {
         auth: ContactAuth,
         body: Json<ChangeVerification>,
     ) -> ApiResult<Done> {
-        verify_change(&app, req, auth, body.0).await
+        verify_change(&app, req, auth, (Field::Mobile, body.0)).await
     }
 }

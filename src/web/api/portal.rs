@@ -205,7 +205,8 @@ pub enum VerifyResponse {
 const WRONG_CREDENTIALS: &str = "That email address or mobile number and password do not match.";
 
 /// The one refusal of a wrong, expired, used or unknown code.
-pub(super) const WRONG_CODE: &str = "That code is wrong or no longer valid. Check it, or ask for a new code.";
+pub(super) const WRONG_CODE: &str =
+    "That code is wrong or no longer valid. Check it, or ask for a new code.";
 
 pub(super) fn identifier(app: &App, typed: &str) -> Result<Identifier, AppError> {
     Identifier::parse(typed, &app.config.phone_region).map_err(|error| match error {
