@@ -400,24 +400,31 @@ impl Messages {
         self.render(kind.name(), values)
     }
 
-    /// Renders the message `name` (such as `login_code`) for every channel; a part with no
-    /// template (the SMS text of an email, the email of an SMS-only notice) comes out empty.
+    /// Renders the message `name` (such as `login_code`) for every channel. A message with no
+    /// SMS template gets an empty SMS text, and one with no email subject (an SMS-only notice)
+    /// empty email parts; an email with a subject but no text or HTML part is an error.
     pub fn render(&self, name: &str, values: &impl Serialize) -> Result<Rendered, AppError> {
         let part = |registry: &Handlebars<'static>, kind: &str| {
-            let template = format!("{name}.{kind}");
-            if !registry.has_template(&template) {
-                return Ok(String::new());
-            }
             registry
-                .render(&template, values)
+                .render(&format!("{name}.{kind}"), values)
                 .map_err(|error| AppError::internal(format!("message {name}.{kind}: {error}")))
         };
-        Ok(Rendered {
-            subject: part(&self.text, "subject")?.trim().to_owned(),
-            text: part(&self.text, "text")?,
-            html: part(&self.html, "html")?,
-            sms: part(&self.text, "sms")?.trim().to_owned(),
-        })
+        let has = |kind: &str| self.text.has_template(&format!("{name}.{kind}"));
+        let mut rendered = Rendered {
+            subject: String::new(),
+            text: String::new(),
+            html: String::new(),
+            sms: String::new(),
+        };
+        if has("subject") {
+            rendered.subject = part(&self.text, "subject")?.trim().to_owned();
+            rendered.text = part(&self.text, "text")?;
+            rendered.html = part(&self.html, "html")?;
+        }
+        if has("sms") {
+            rendered.sms = part(&self.text, "sms")?.trim().to_owned();
+        }
+        Ok(rendered)
     }
 }
 
@@ -482,6 +489,43 @@ mod tests {
         );
         assert!(rendered.html.contains("Globex &lt;Freight&gt;"));
         assert!(rendered.html.contains("123456"));
+    }
+}
+
+#[cfg(test)]
+mod sms_only_tests {
+    use super::*;
+
+    #[test]
+    fn the_old_mobile_notice_is_an_sms_alone_and_names_nobody() {
+        let messages = Messages::load().unwrap();
+        let rendered = messages
+            .render_for(
+                MessageKind::MobileChanged,
+                None,
+                &AccountMessage {
+                    org_name: "Acme Corporation",
+                    contact_name: "Dana Sample",
+                    code: "",
+                    minutes: 0,
+                    link: "http://127.0.0.1:8080/portal/acme/",
+                },
+            )
+            .unwrap();
+        assert!(rendered.subject.is_empty() && rendered.text.is_empty());
+        assert!(rendered.html.is_empty());
+        assert!(
+            rendered
+                .sms
+                .starts_with("Acme Corporation: this mobile number")
+        );
+        assert!(!rendered.sms.contains("Dana"));
+        let sample = MessageKind::MobileChanged.sample("Acme", "http://127.0.0.1/portal/acme/");
+        let wording = MessageParts {
+            sms: "{{org_name}} changed".to_owned(),
+            ..MessageParts::default()
+        };
+        assert!(check(MessageKind::MobileChanged, &wording, &sample).is_empty());
     }
 }
 

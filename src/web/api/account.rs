@@ -247,10 +247,7 @@ async fn verify_change(
     )
     .await?;
     if !changed {
-        return Err(ApiError::with_detail(
-            AppError::invalid("code", WRONG_CODE),
-            WRONG_CODE,
-        ));
+        return Err(AppError::invalid("code", WRONG_CODE).into());
     }
     Ok(Done::NoContent)
 }
