@@ -18,7 +18,10 @@
 //! whose message links to that portal's reset page. The answer is the same whoever asked, and
 //! the resets are asked for after it is given, so neither its words nor its timing tell which
 //! organizations, if any, know the identifier. The common form has limits of its own, per
-//! identifier and per client address, which hold whatever the identifier.
+//! identifier and per client address, which hold whatever the identifier. Known limit: by SMS the
+//! reset form is reached only through the link in the message, which the built-in wording
+//! carries; an organization whose own SMS wording leaves `{{link}}` out sends a code that the
+//! common page's visitor has no form to type into (their portal's own page still works).
 
 use std::sync::Arc;
 
