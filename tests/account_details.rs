@@ -184,6 +184,7 @@ async fn the_console_lists_and_previews_every_new_message(backend: Backend) {
         "registration_refused",
         "contact_change_code",
         "contact_changed",
+        "mobile_changed",
     ] {
         assert!(
             list.body

@@ -1,7 +1,8 @@
 //! Self-registration on SQLite and PostgreSQL: signing up, proving the email (and mobile
 //! number) with codes read from real receivers, the approval queue of the console, and the bad
 //! input: registration turned off, a domain outside the allowed list, an address that already
-//! exists, a mobile number typed in national format and a flood from one address.
+//! exists, a mobile number typed in national format and a flood from one address; and the
+//! background sweep of stale registrations.
 
 #![allow(
     clippy::unwrap_used,
@@ -85,6 +86,7 @@ both_backends!(
     an_existing_address_is_answered_like_a_new_one_and_its_owner_told,
     a_mobile_number_in_national_format_is_proven_and_stored_in_e164,
     fifty_registrations_from_one_address_are_rate_limited,
+    the_worker_sweeps_abandoned_and_long_refused_registrations,
 );
 
 async fn a_newcomer_registers_waits_is_approved_and_logs_in(backend: Backend) {
@@ -464,4 +466,143 @@ async fn fifty_registrations_from_one_address_are_rate_limited(backend: Backend)
     assert_eq!(limited, 40, "{statuses:?}");
     app.settled_outbox().await;
     assert_eq!(app.deliveries("acme").await.len(), 10);
+}
+
+/// Registers `email` on acme and, when `prove`, proves it with the emailed code; returns the
+/// browser and its code page.
+async fn register_and_prove(
+    app: &TestApp,
+    smtp: &SmtpReceiver,
+    email: &str,
+    prove: bool,
+) -> (Browser, Page) {
+    let browser = app.browser();
+    let page = register(
+        &browser,
+        "acme",
+        &[
+            ("name", "Sam Sweep"),
+            ("email", email),
+            ("password", PASSWORD),
+        ],
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let code = smtp.wait_for(email, 1).await.code();
+    if prove {
+        let waiting = confirm(&browser, "acme", &page, &code, "").await;
+        assert_eq!(waiting.status, StatusCode::OK, "{}", waiting.body);
+    }
+    (browser, page)
+}
+
+/// Refuses the one registration waiting in acme's queue.
+async fn refuse_the_waiting_one(console: &Browser) {
+    let queue = console.get("/admin/orgs/acme/registrations").await;
+    let marker = "/admin/orgs/acme/registrations/";
+    let start = queue.body.find(marker).unwrap() + marker.len();
+    let id: String = queue.body[start..].chars().take(36).collect();
+    let refused = console
+        .post_form(
+            &format!("/admin/orgs/acme/registrations/{id}/refuse"),
+            &[("csrf", &queue.csrf())],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::SEE_OTHER);
+}
+
+/// Moves the registration of `email` into the past by `minutes`.
+async fn age_registration(app: &TestApp, email: &str, minutes: i64) {
+    use diesel::{ExpressionMethods, QueryDsl, RunQueryDsl};
+    use portico::storage::schema::registrations;
+    let email = email.to_owned();
+    app.app
+        .db
+        .run(move |conn| {
+            let rows: Vec<(String, String, chrono::NaiveDateTime, chrono::NaiveDateTime)> =
+                registrations::table
+                    .filter(registrations::email.eq(&email))
+                    .select((
+                        registrations::org_id,
+                        registrations::id,
+                        registrations::created_at,
+                        registrations::updated_at,
+                    ))
+                    .load(conn)?;
+            let back = chrono::Duration::minutes(minutes);
+            for (org_id, id, created, updated) in rows {
+                diesel::update(registrations::table.find((org_id, id)))
+                    .set((
+                        registrations::created_at.eq(created - back),
+                        registrations::updated_at.eq(updated - back),
+                    ))
+                    .execute(conn)?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+}
+
+/// The emails of every stored registration, sorted.
+async fn stored_registrations(app: &TestApp) -> Vec<String> {
+    use diesel::{QueryDsl, RunQueryDsl};
+    use portico::storage::schema::registrations;
+    let mut emails: Vec<String> = app
+        .app
+        .db
+        .run(|conn| {
+            Ok(registrations::table
+                .select(registrations::email)
+                .load(conn)?)
+        })
+        .await
+        .unwrap();
+    emails.sort();
+    emails
+}
+
+async fn the_worker_sweeps_abandoned_and_long_refused_registrations(backend: Backend) {
+    let (smtp, sms) = receivers().await;
+    let Some(app) = wired(backend, &smtp, &sms).await else {
+        return;
+    };
+    let console = admin(&app, "admin@acme.example").await;
+    register_and_prove(&app, &smtp, "old-refused@sweep.example", true).await;
+    refuse_the_waiting_one(&console).await;
+    age_registration(&app, "old-refused@sweep.example", 31 * 24 * 60).await;
+    register_and_prove(&app, &smtp, "new-refused@sweep.example", true).await;
+    refuse_the_waiting_one(&console).await;
+    register_and_prove(&app, &smtp, "old-waiting@sweep.example", true).await;
+    age_registration(&app, "old-waiting@sweep.example", 60 * 24 * 60).await;
+    let (abandoner, abandoned) =
+        register_and_prove(&app, &smtp, "abandoned@sweep.example", false).await;
+    let abandoned_code = smtp.wait_for("abandoned@sweep.example", 1).await.code();
+    age_registration(&app, "abandoned@sweep.example", 11).await;
+    register_and_prove(&app, &smtp, "fresh@sweep.example", false).await;
+    assert_eq!(stored_registrations(&app).await.len(), 5);
+
+    portico::domain::delivery::sweep(&app.app).await.unwrap();
+
+    assert_eq!(
+        stored_registrations(&app).await,
+        [
+            "fresh@sweep.example",
+            "new-refused@sweep.example",
+            "old-waiting@sweep.example",
+        ],
+        "unproven ones past their codes' lifetime and refused ones past retention are gone"
+    );
+    let queue = console.get("/admin/orgs/acme/registrations").await;
+    assert!(
+        queue.body.contains("old-waiting@sweep.example"),
+        "a registration waiting for an admin stays however old: {}",
+        queue.body
+    );
+    let late = confirm(&abandoner, "acme", &abandoned, &abandoned_code, "").await;
+    assert_eq!(
+        late.status,
+        StatusCode::UNAUTHORIZED,
+        "nothing left to prove"
+    );
 }

@@ -1,7 +1,8 @@
 //! Forgotten passwords and password invitations on SQLite and PostgreSQL: codes read from a
 //! real SMTP server and a real SMS gateway on loopback, and the attacks on them: unknown
 //! identifiers, codes of the wrong purpose, reused codes, links opened by GET, and passwords
-//! that break the organization's rules.
+//! that break the organization's rules; and "Forgot password?" on the common login page,
+//! which answers alike whoever asks.
 
 #![allow(
     clippy::unwrap_used,
@@ -80,6 +81,7 @@ both_backends!(
     reset_requests_have_their_own_limits_and_an_sms_path,
     no_forgotten_password_on_a_portal_without_passwords,
     an_admin_invitation_lets_a_new_contact_choose_a_password,
+    the_common_login_page_resets_in_every_portal_that_knows_the_identifier,
 );
 
 async fn demo_contact_resets_a_forgotten_password_and_the_old_session_is_gone(backend: Backend) {
@@ -495,4 +497,90 @@ async fn an_admin_invitation_lets_a_new_contact_choose_a_password(backend: Backe
             .iter()
             .any(|(kind, detail)| kind == "password.reset" && detail.contains("invitation"))
     );
+}
+
+async fn the_common_login_page_resets_in_every_portal_that_knows_the_identifier(backend: Backend) {
+    let (smtp, sms) = receivers().await;
+    let Some(app) = wired(backend, &smtp, &sms).await else {
+        return;
+    };
+    let browser = app.browser();
+    let login = browser.get("/").await;
+    assert!(
+        login.body.contains("href=\"/password/forgot\""),
+        "{}",
+        login.body
+    );
+    let ask = |identifier: &'static str| {
+        let browser = &browser;
+        async move {
+            browser
+                .submit(
+                    "/password/forgot",
+                    "/password/forgot",
+                    &[("identifier", identifier)],
+                )
+                .await
+        }
+    };
+    let shared = ask("pat@shared.example").await;
+    let unknown = ask("nobody@shared.example").await;
+    let codes_only = ask("demo@globex.example").await;
+    for page in [&shared, &unknown, &codes_only] {
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        assert_eq!(page.comparable_body(), shared.comparable_body());
+    }
+    assert!(shared.body.contains("one message for each such portal"));
+
+    let mut slugs = Vec::new();
+    for n in [1, 2] {
+        let mail = smtp.wait_for("pat@shared.example", n).await;
+        let link = link_in(&mail, &app.base, "/portal/");
+        let slug = link.split('/').nth(2).unwrap().to_owned();
+        assert!(link.contains("/password/reset?reset_id="), "{link}");
+        if slug == "acme" {
+            let opened = browser.get(&link).await;
+            let done = reset(&browser, "acme", &opened, &mail.code(), NEW_PASSWORD).await;
+            assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+        }
+        slugs.push(slug);
+    }
+    slugs.sort();
+    assert_eq!(slugs, ["acme", "umbrella"]);
+    let acme = app
+        .browser()
+        .password_login("acme", "pat@shared.example", NEW_PASSWORD)
+        .await;
+    assert_eq!(acme.status, StatusCode::SEE_OTHER);
+    let umbrella = app
+        .browser()
+        .password_login("umbrella", "pat@shared.example", DEMO_PASSWORD)
+        .await;
+    assert_eq!(umbrella.status, StatusCode::SEE_OTHER, "each portal apart");
+
+    app.settled_outbox().await;
+    assert!(
+        app.deliveries("globex").await.is_empty(),
+        "globex takes no passwords"
+    );
+    assert!(
+        smtp.mails().iter().all(|m| !m
+            .to
+            .iter()
+            .any(|t| t.contains("nobody@") || t.contains("globex"))),
+        "nothing for an unknown identifier or a portal without passwords"
+    );
+    let soon = ask("pat@shared.example").await;
+    assert_eq!(soon.status, StatusCode::TOO_MANY_REQUESTS);
+
+    let by_sms = ask("+1 555 010 0099").await;
+    assert_eq!(by_sms.comparable_body(), shared.comparable_body());
+    let texts = [
+        sms.wait_for("+15550100099", 1).await.body,
+        sms.wait_for("+15550100099", 2).await.body,
+    ];
+    for slug in ["acme", "umbrella"] {
+        let link = format!("/portal/{slug}/password/reset?reset_id=");
+        assert!(texts.iter().any(|t| t.contains(&link)), "{texts:?}");
+    }
 }

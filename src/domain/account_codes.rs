@@ -191,25 +191,25 @@ pub fn limited(wait: Duration) -> AppError {
     }
 }
 
-/// Refuses a request when `bucket` was used less than `cooldown_secs` ago, or `per_hour` times
-/// in the last hour.
+/// Refuses a request when `bucket` (of an organization, or of the platform) was used less than
+/// `cooldown_secs` ago, or `per_hour` times in the last hour.
 pub fn check_bucket(
     conn: &mut DbConnection,
-    org_id: &OrgId,
+    scope: impl Into<limits::Scope> + Clone,
     bucket: &str,
     cooldown_secs: i64,
     per_hour: i64,
     now: NaiveDateTime,
 ) -> Result<(), AppError> {
     if cooldown_secs > 0
-        && let Some(last) = limits::latest(conn, org_id, bucket)?
+        && let Some(last) = limits::latest(conn, scope.clone(), bucket)?
     {
         let ready_at = last + Duration::seconds(cooldown_secs);
         if ready_at > now {
             return Err(limited(ready_at - now));
         }
     }
-    if limits::count_since(conn, org_id, bucket, now - Duration::hours(1))? >= per_hour {
+    if limits::count_since(conn, scope, bucket, now - Duration::hours(1))? >= per_hour {
         return Err(limited(Duration::hours(1)));
     }
     Ok(())

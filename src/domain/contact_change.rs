@@ -4,10 +4,10 @@
 //! The contact first proves the current login again: their password when they have one, and
 //! otherwise a session opened within the last ten minutes (log in again to get one). The new
 //! address is then proven with a code of its own purpose sent to it; only then does it replace
-//! the old one, and the old address is told by email (for a mobile number, the email on the
-//! account is told). A new address that another contact already uses gets the same answer and
-//! no code, so the form does not tell which addresses are taken. Known limit: the old mobile
-//! number itself is not told by SMS.
+//! the old one, and the old address is told: by email for an email address, and for a mobile
+//! number both the email on the account and, by SMS, the old number itself. A new address that
+//! another contact already uses gets the same answer and no code, so the form does not tell
+//! which addresses are taken.
 
 use chrono::{Duration, NaiveDateTime, Utc};
 use serde_json::json;
@@ -233,13 +233,14 @@ async fn prove_current_login(
     }
 }
 
-/// Proves the new address with its code and makes the change; tells the old address. Returns
-/// false for a wrong, expired, used or unknown code.
+/// Proves the new address with its code and makes the change of `field`; tells the old
+/// address. Returns false for a wrong, expired, used or unknown code, and for a change of the
+/// other field.
 pub async fn confirm_change(
     app: &App,
     org: &Organization,
     contact: &Contact,
-    change_id: &str,
+    (expected, change_id): (Field, &str),
     typed: &str,
     client: &ClientInfo,
 ) -> Result<bool, AppError> {
@@ -263,7 +264,9 @@ pub async fn confirm_change(
             .filter(|a| a.contact_id == Some(contact_id)) else {
                 return Ok(None);
             };
-            let Some((field, value)) = store::find(conn, &org_id, &attempt.id, &contact_id)? else {
+            let Some((field, value)) = store::find(conn, &org_id, &attempt.id, &contact_id)?
+                .filter(|(field, _)| field == expected.as_str())
+            else {
                 return Ok(None);
             };
             if !account_codes::prove(conn, &signer, &attempt, &code, now)? {
@@ -300,33 +303,54 @@ pub async fn confirm_change(
                 },
             )?;
             Ok(Some((
-                field,
                 account_codes::wording(conn, &org_id, MessageKind::ContactChanged)?,
+                account_codes::wording(conn, &org_id, MessageKind::MobileChanged)?,
             )))
         })
         .await?;
-    let Some((_, wording)) = changed else {
+    let Some((email_wording, sms_wording)) = changed else {
         return Ok(false);
     };
+
+    let link = account_codes::portal_link(app, org, "");
+    let values = AccountMessage {
+        org_name: &org.name,
+        contact_name: &contact.name,
+        code: "",
+        minutes: 0,
+        link: &link,
+    };
+    let mut notices = Vec::new();
     if let Some(address) = contact.email.clone() {
-        let link = account_codes::portal_link(app, org, "");
-        let message = account_codes::message(
+        notices.push(account_codes::message(
             app,
             org,
             MessageKind::ContactChanged,
-            wording.as_ref(),
-            &AccountMessage {
-                org_name: &org.name,
-                contact_name: &contact.name,
-                code: "",
-                minutes: 0,
-                link: &link,
-            },
+            email_wording.as_ref(),
+            &values,
             Destination::Email(address),
             None,
-        )?;
+        )?);
+    }
+    if let (Field::Mobile, Some(number)) = (expected, contact.mobile.clone()) {
+        notices.push(account_codes::message(
+            app,
+            org,
+            MessageKind::MobileChanged,
+            sms_wording.as_ref(),
+            &values,
+            Destination::Sms(number),
+            None,
+        )?);
+    }
+    if !notices.is_empty() {
         app.db
-            .run(move |conn| outbox::enqueue(conn, &message, now).map(|_| ()))
+            .transaction(move |conn| {
+                for message in &notices {
+                    outbox::enqueue(conn, message, now)?;
+                }
+                Ok(())
+            })
             .await?;
         app.deliveries.wake();
     }

@@ -214,7 +214,7 @@ pub async fn run_worker(app: Arc<App>) {
         if last_sweep.elapsed() > Duration::from_secs(600) {
             last_sweep = std::time::Instant::now();
             if let Err(error) = sweep(&app).await {
-                tracing::warn!(error = %error, "sweeping old limits and attempts failed");
+                tracing::warn!(error = %error, "sweeping old limits, attempts and registrations failed");
             }
         }
         tokio::select! {
@@ -426,15 +426,24 @@ pub fn redact(error: &str) -> String {
     cleaned.join(" ").chars().take(300).collect()
 }
 
-async fn sweep(app: &App) -> Result<(), AppError> {
+/// The worker's housekeeping, every ten minutes: forgets counted limit events and login
+/// attempts older than a day, and stale registrations
+/// ([`super::registration::sweep_stale`]).
+pub async fn sweep(app: &App) -> Result<(), AppError> {
+    let now = Utc::now().naive_utc();
     app.db
-        .run(|conn| {
-            let day_ago = Utc::now().naive_utc() - chrono::Duration::days(1);
+        .run(move |conn| {
+            let day_ago = now - chrono::Duration::days(1);
             limits::sweep(conn, day_ago)?;
             otp::sweep(conn, day_ago)?;
             Ok(())
         })
-        .await
+        .await?;
+    let forgotten = super::registration::sweep_stale(app, now).await?;
+    if forgotten > 0 {
+        tracing::info!(registrations = forgotten, "forgot stale registrations");
+    }
+    Ok(())
 }
 
 fn json_helper(

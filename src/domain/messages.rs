@@ -91,11 +91,12 @@ pub enum MessageKind {
     RegistrationRefused,
     ContactChangeCode,
     ContactChanged,
+    MobileChanged,
 }
 
 impl MessageKind {
     /// Every kind, in the order the console lists them.
-    pub const ALL: [Self; 12] = [
+    pub const ALL: [Self; 13] = [
         Self::LoginCode,
         Self::RequestReceived,
         Self::RequestReplied,
@@ -108,6 +109,7 @@ impl MessageKind {
         Self::RegistrationRefused,
         Self::ContactChangeCode,
         Self::ContactChanged,
+        Self::MobileChanged,
     ];
 
     /// The template name, also the name in URLs and storage.
@@ -125,6 +127,7 @@ impl MessageKind {
             Self::RegistrationRefused => "registration_refused",
             Self::ContactChangeCode => "contact_change_code",
             Self::ContactChanged => "contact_changed",
+            Self::MobileChanged => "mobile_changed",
         }
     }
 
@@ -143,6 +146,7 @@ impl MessageKind {
             Self::RegistrationRefused => "Registration refused",
             Self::ContactChangeCode => "New address code",
             Self::ContactChanged => "Address changed",
+            Self::MobileChanged => "Mobile number changed (to the old number)",
         }
     }
 
@@ -159,7 +163,13 @@ impl MessageKind {
                 | Self::PasswordReset
                 | Self::RegistrationCode
                 | Self::ContactChangeCode
+                | Self::MobileChanged
         )
+    }
+
+    /// Whether the message is sent by email; a notice to an old mobile number goes by SMS only.
+    pub fn has_email(self) -> bool {
+        self != Self::MobileChanged
     }
 
     /// The values a template of this kind may use, as the help text lists them.
@@ -174,6 +184,7 @@ impl MessageKind {
                 "reply",
                 "link",
             ],
+            Self::MobileChanged => &["org_name", "contact_name", "link"],
             _ => &["org_name", "contact_name", "code", "minutes", "link"],
         }
     }
@@ -241,11 +252,12 @@ pub fn check(kind: MessageKind, parts: &MessageParts, sample: &serde_json::Value
 }
 
 fn part_sources(kind: MessageKind, parts: &MessageParts) -> Vec<(&'static str, &str)> {
-    let mut sources = vec![
-        ("subject", parts.subject.as_str()),
-        ("text", parts.text.as_str()),
-        ("html", parts.html.as_str()),
-    ];
+    let mut sources = Vec::new();
+    if kind.has_email() {
+        sources.push(("subject", parts.subject.as_str()));
+        sources.push(("text", parts.text.as_str()));
+        sources.push(("html", parts.html.as_str()));
+    }
     if kind.has_sms() {
         sources.push(("sms", parts.sms.as_str()));
     }
@@ -388,24 +400,31 @@ impl Messages {
         self.render(kind.name(), values)
     }
 
-    /// Renders the message `name` (such as `login_code`) for every channel; a message with no
-    /// SMS template gets an empty SMS text.
+    /// Renders the message `name` (such as `login_code`) for every channel. A message with no
+    /// SMS template gets an empty SMS text, and one with no email subject (an SMS-only notice)
+    /// empty email parts; an email with a subject but no text or HTML part is an error.
     pub fn render(&self, name: &str, values: &impl Serialize) -> Result<Rendered, AppError> {
         let part = |registry: &Handlebars<'static>, kind: &str| {
             registry
                 .render(&format!("{name}.{kind}"), values)
                 .map_err(|error| AppError::internal(format!("message {name}.{kind}: {error}")))
         };
-        Ok(Rendered {
-            subject: part(&self.text, "subject")?.trim().to_owned(),
-            text: part(&self.text, "text")?,
-            html: part(&self.html, "html")?,
-            sms: if self.text.has_template(&format!("{name}.sms")) {
-                part(&self.text, "sms")?.trim().to_owned()
-            } else {
-                String::new()
-            },
-        })
+        let has = |kind: &str| self.text.has_template(&format!("{name}.{kind}"));
+        let mut rendered = Rendered {
+            subject: String::new(),
+            text: String::new(),
+            html: String::new(),
+            sms: String::new(),
+        };
+        if has("subject") {
+            rendered.subject = part(&self.text, "subject")?.trim().to_owned();
+            rendered.text = part(&self.text, "text")?;
+            rendered.html = part(&self.html, "html")?;
+        }
+        if has("sms") {
+            rendered.sms = part(&self.text, "sms")?.trim().to_owned();
+        }
+        Ok(rendered)
     }
 }
 
@@ -423,10 +442,18 @@ pub fn render_parts(
             .render_template(source, values)
             .map_err(|error| error.to_string())
     };
+    let email = kind.has_email();
+    let email_part = |source: &str, html: bool| {
+        if email {
+            part(source, html)
+        } else {
+            Ok(String::new())
+        }
+    };
     Ok(Rendered {
-        subject: part(&parts.subject, false)?.trim().to_owned(),
-        text: part(&parts.text, false)?,
-        html: part(&parts.html, true)?,
+        subject: email_part(&parts.subject, false)?.trim().to_owned(),
+        text: email_part(&parts.text, false)?,
+        html: email_part(&parts.html, true)?,
         sms: if kind.has_sms() {
             part(&parts.sms, false)?.trim().to_owned()
         } else {
@@ -462,6 +489,43 @@ mod tests {
         );
         assert!(rendered.html.contains("Globex &lt;Freight&gt;"));
         assert!(rendered.html.contains("123456"));
+    }
+}
+
+#[cfg(test)]
+mod sms_only_tests {
+    use super::*;
+
+    #[test]
+    fn the_old_mobile_notice_is_an_sms_alone_and_names_nobody() {
+        let messages = Messages::load().unwrap();
+        let rendered = messages
+            .render_for(
+                MessageKind::MobileChanged,
+                None,
+                &AccountMessage {
+                    org_name: "Acme Corporation",
+                    contact_name: "Dana Sample",
+                    code: "",
+                    minutes: 0,
+                    link: "http://127.0.0.1:8080/portal/acme/",
+                },
+            )
+            .unwrap();
+        assert!(rendered.subject.is_empty() && rendered.text.is_empty());
+        assert!(rendered.html.is_empty());
+        assert!(
+            rendered
+                .sms
+                .starts_with("Acme Corporation: this mobile number")
+        );
+        assert!(!rendered.sms.contains("Dana"));
+        let sample = MessageKind::MobileChanged.sample("Acme", "http://127.0.0.1/portal/acme/");
+        let wording = MessageParts {
+            sms: "{{org_name}} changed".to_owned(),
+            ..MessageParts::default()
+        };
+        assert!(check(MessageKind::MobileChanged, &wording, &sample).is_empty());
     }
 }
 

@@ -11,6 +11,19 @@
 //! contact and tell the contact by email. An admin's invitation is the same, started by the
 //! admin instead: a longer-lived code in a link to the same form, so a contact created without
 //! a password chooses one on first visit. Codes of these purposes never log anyone in.
+//!
+//! The common login page offers "Forgot password?" too ([`request_reset_everywhere`]): the
+//! visitor types an identifier, and each live organization that takes passwords and knows it
+//! as an active contact gets a reset of its own, exactly as its portal's page would ask for,
+//! whose message links to that portal's reset page. The answer is the same whoever asked, and
+//! the resets are asked for after it is given, so neither its words nor its timing tell which
+//! organizations, if any, know the identifier. The common form has limits of its own, per
+//! identifier and per client address, which hold whatever the identifier. Known limit: by SMS the
+//! reset form is reached only through the link in the message, which the built-in wording
+//! carries; an organization whose own SMS wording leaves `{{link}}` out sends a code that the
+//! common page's visitor has no form to type into (their portal's own page still works).
+
+use std::sync::Arc;
 
 use chrono::{NaiveDateTime, Utc};
 use serde_json::json;
@@ -28,7 +41,7 @@ use super::{
 use crate::{
     App, AppError,
     secret::SecretString,
-    storage::{DbConnection, accounts, audit, directory, limits, outbox, sessions},
+    storage::{DbConnection, accounts, audit, directory, limits, orgs, outbox, sessions},
 };
 
 /// Seconds between two reset requests for one identifier.
@@ -172,6 +185,87 @@ pub async fn request_reset(
     Ok(ResetRequested {
         reset_id: attempt.id,
     })
+}
+
+/// Handles "Forgot password?" on the common login page: checks and counts the common form's
+/// own limits, then, once the caller has answered, asks for a reset in every live organization
+/// that takes passwords and knows `identifier` as an active contact. Nothing tells the caller
+/// which, or whether any, did; each organization's own reset limits still apply.
+pub async fn request_reset_everywhere(
+    app: &Arc<App>,
+    identifier: &Identifier,
+    client: &ClientInfo,
+) -> Result<(), AppError> {
+    let now = Utc::now().naive_utc();
+    let id_bucket = format!(
+        "reset:id:{}",
+        otp::platform_identifier_hash(&app.signer, identifier.as_str())
+    );
+    let ip_bucket = format!("reset:ip:{}", client.ip);
+    app.db
+        .transaction(move |conn| {
+            let platform = limits::Scope::platform;
+            account_codes::check_bucket(
+                conn,
+                platform(),
+                &id_bucket,
+                RESET_COOLDOWN_SECS,
+                RESETS_PER_IDENTIFIER_PER_HOUR,
+                now,
+            )?;
+            account_codes::check_bucket(
+                conn,
+                platform(),
+                &ip_bucket,
+                0,
+                RESETS_PER_IP_PER_HOUR,
+                now,
+            )?;
+            limits::record(conn, platform(), &id_bucket, now)?;
+            limits::record(conn, platform(), &ip_bucket, now)
+        })
+        .await?;
+
+    let (app, identifier, client) = (app.clone(), identifier.clone(), client.clone());
+    tokio::spawn(async move {
+        if let Err(error) = reset_where_known(&app, &identifier, &client).await {
+            tracing::warn!(error = %error, "a reset from the common login page failed");
+        }
+    });
+    Ok(())
+}
+
+/// Asks for a reset in each organization where `identifier` may reset a password.
+async fn reset_where_known(
+    app: &App,
+    identifier: &Identifier,
+    client: &ClientInfo,
+) -> Result<(), AppError> {
+    let lookup = identifier.clone();
+    let portals = app
+        .db
+        .run(move |conn| {
+            let mut portals = Vec::new();
+            for found in accounts::find_contacts_everywhere(conn, &lookup)? {
+                let org_id = found.contact.org_id;
+                let policy = orgs::policy(conn, &org_id)?;
+                if found.contact.status != ContactStatus::Active || !offered(&policy) {
+                    continue;
+                }
+                if let Some(org) = orgs::find(conn, &org_id)? {
+                    portals.push((org, policy));
+                }
+            }
+            Ok(portals)
+        })
+        .await?;
+    for (org, policy) in &portals {
+        match request_reset(app, org, policy, identifier, client).await {
+            Ok(_) | Err(AppError::RateLimited { .. }) => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(())
 }
 
 /// Sets a new password with a reset or invitation code. The password is checked against the

@@ -11,6 +11,9 @@
 //! Registering an address that already belongs to a contact (or to a registration waiting for
 //! approval) answers exactly like a new registration, with attempt ids that no code proves,
 //! and tells the real owner by email instead. Registrations are limited per client address.
+//!
+//! Registrations do not linger: the background worker forgets unproven ones once their codes
+//! are dead, and refused ones after [`REFUSED_RETENTION_DAYS`] ([`sweep_stale`]).
 
 use chrono::{NaiveDateTime, Utc};
 use serde::Serialize;
@@ -35,6 +38,8 @@ use crate::{
 
 /// Registrations per client address and hour.
 const REGISTRATIONS_PER_IP_PER_HOUR: i64 = 10;
+/// How long a refused registration is kept, so that admins can still see what they refused.
+pub const REFUSED_RETENTION_DAYS: i64 = 30;
 
 /// Where a registration stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -648,4 +653,16 @@ pub async fn decide(
         .await?;
     app.deliveries.wake();
     Ok(())
+}
+
+/// Forgets stale registrations in every organization: unproven ones older than their codes'
+/// lifetime, which no code can prove any more, and refused ones decided more than
+/// [`REFUSED_RETENTION_DAYS`] ago. Returns how many went.
+pub async fn sweep_stale(app: &App, now: NaiveDateTime) -> Result<usize, AppError> {
+    let rules = CodeRules::of(Purpose::RegistrationEmail, &LoginPolicy::default());
+    let unproven_before = now - chrono::Duration::seconds(i64::from(rules.lifetime_secs));
+    let refused_before = now - chrono::Duration::days(REFUSED_RETENTION_DAYS);
+    app.db
+        .run(move |conn| store::sweep(conn, unproven_before, refused_before))
+        .await
 }

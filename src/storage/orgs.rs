@@ -224,3 +224,15 @@ pub fn save_policy(
         .execute(conn)?;
     Ok(())
 }
+
+/// Whether any live organization's login takes a password, so that the common login page
+/// offers "Forgot password?".
+pub fn any_live_takes_passwords(conn: &mut DbConnection) -> Result<bool, AppError> {
+    let found: i64 = login_policies::table
+        .inner_join(organizations::table)
+        .filter(organizations::status.eq(OrgStatus::Live.as_str()))
+        .filter(login_policies::login_mode.ne(LoginMode::Otp.as_str()))
+        .count()
+        .get_result(conn)?;
+    Ok(found > 0)
+}

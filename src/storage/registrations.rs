@@ -130,6 +130,29 @@ pub fn forget_unproven(
     .execute(conn)?)
 }
 
+/// Forgets, in every organization, the unproven registrations made before `unproven_before`
+/// (their codes are dead) and the refused ones decided before `refused_before`; returns how
+/// many went. Housekeeping of the whole platform, so it takes no organization.
+pub fn sweep(
+    conn: &mut DbConnection,
+    unproven_before: NaiveDateTime,
+    refused_before: NaiveDateTime,
+) -> Result<usize, AppError> {
+    let unproven = diesel::delete(
+        registrations::table
+            .filter(registrations::state.eq(RegistrationState::Unproven.as_str()))
+            .filter(registrations::created_at.lt(unproven_before)),
+    )
+    .execute(conn)?;
+    let refused = diesel::delete(
+        registrations::table
+            .filter(registrations::state.eq(RegistrationState::Refused.as_str()))
+            .filter(registrations::updated_at.lt(refused_before)),
+    )
+    .execute(conn)?;
+    Ok(unproven + refused)
+}
+
 /// Records that the registration's email or mobile number is proven.
 pub fn mark_proven(
     conn: &mut DbConnection,

@@ -7,6 +7,11 @@
 //! visitor who proved nothing learns nothing about which organizations know the identifier.
 //! Known limit: each matching contact costs one hash, so the page answers more slowly for an
 //! identifier that several organizations know.
+//!
+//! When any live organization takes passwords, the page links to "Forgot password?" at
+//! `/password/forgot`: the visitor types an identifier and every organization that knows it
+//! sends its own reset message, linking to its own portal's reset page, while the page answers
+//! the same for everyone ([`password_reset::request_reset_everywhere`]).
 
 use std::sync::Arc;
 
@@ -30,6 +35,7 @@ use crate::{
         contact::{ContactId, Identifier},
         login,
         org::{OrgId, OtpChannel},
+        password_reset,
     },
     storage::{accounts, orgs},
 };
@@ -52,6 +58,25 @@ struct CommonLoginView {
     chrome: Chrome,
     #[serde(flatten)]
     form: LoginFormView,
+    /// Whether "Forgot password?" is offered: some live organization takes passwords.
+    offers_reset: bool,
+}
+
+#[derive(Serialize, Default)]
+struct ForgotForm {
+    identifier: String,
+    identifier_error: Option<String>,
+    error: Option<String>,
+    /// Set once the request is taken: the same words whoever asked.
+    sent: bool,
+}
+
+#[derive(Serialize)]
+struct ForgotView {
+    #[serde(flatten)]
+    chrome: Chrome,
+    #[serde(flatten)]
+    form: ForgotForm,
 }
 
 #[derive(Serialize, Default)]
@@ -92,7 +117,11 @@ fn chrome(app: &App, jar: &CookieJar, title: &str) -> Chrome {
     }
 }
 
-fn render_form(
+async fn offers_reset(app: &App) -> Result<bool, AppError> {
+    app.db.run(orgs::any_live_takes_passwords).await
+}
+
+async fn render_form(
     app: &App,
     jar: &CookieJar,
     form: LoginFormView,
@@ -101,6 +130,7 @@ fn render_form(
     let view = CommonLoginView {
         chrome: chrome(app, jar, "Log in"),
         form,
+        offers_reset: offers_reset(app).await?,
     };
     Ok(app
         .pages
@@ -110,8 +140,92 @@ fn render_form(
 }
 
 #[handler]
-pub fn page(Data(app): Data<&Arc<App>>, jar: &CookieJar) -> poem::Result<Response> {
-    render_form(app, jar, LoginFormView::default(), StatusCode::OK)
+pub async fn page(Data(app): Data<&Arc<App>>, jar: &CookieJar) -> poem::Result<Response> {
+    render_form(app, jar, LoginFormView::default(), StatusCode::OK).await
+}
+
+fn render_forgot(
+    app: &App,
+    jar: &CookieJar,
+    form: ForgotForm,
+    status: StatusCode,
+) -> poem::Result<Response> {
+    let view = ForgotView {
+        chrome: chrome(app, jar, "Forgot password"),
+        form,
+    };
+    Ok(app
+        .pages
+        .render("portal/common_forgot", &view)?
+        .with_status(status)
+        .into_response())
+}
+
+/// "Forgot password?" of the common login page; not found when no live organization takes
+/// passwords.
+#[handler]
+pub async fn forgot_page(Data(app): Data<&Arc<App>>, jar: &CookieJar) -> poem::Result<Response> {
+    if !offers_reset(app).await? {
+        return Err(AppError::NotFound.into());
+    }
+    render_forgot(app, jar, ForgotForm::default(), StatusCode::OK)
+}
+
+#[derive(Deserialize)]
+pub struct ForgotFields {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    identifier: String,
+}
+
+/// Takes a reset request for every portal that knows the identifier, with one answer for all.
+#[handler]
+pub async fn request_reset(
+    Data(app): Data<&Arc<App>>,
+    jar: &CookieJar,
+    req: &Request,
+    Form(fields): Form<ForgotFields>,
+) -> poem::Result<Response> {
+    if !offers_reset(app).await? {
+        return Err(AppError::NotFound.into());
+    }
+    csrf::verify(app, jar, &fields.csrf)?;
+    let typed: String = fields.identifier.trim().chars().take(256).collect();
+    let identifier = match Identifier::parse(&fields.identifier, &app.config.phone_region) {
+        Ok(identifier) => identifier,
+        Err(AppError::Invalid { message, .. }) => {
+            let form = ForgotForm {
+                identifier: typed,
+                identifier_error: Some(message),
+                ..ForgotForm::default()
+            };
+            return render_forgot(app, jar, form, StatusCode::UNPROCESSABLE_ENTITY);
+        }
+        Err(other) => return Err(other.into()),
+    };
+    let client = cookies::client_info(req);
+    match password_reset::request_reset_everywhere(app, &identifier, &client).await {
+        Ok(()) => {
+            let form = ForgotForm {
+                sent: true,
+                ..ForgotForm::default()
+            };
+            render_forgot(app, jar, form, StatusCode::OK)
+        }
+        Err(AppError::RateLimited { retry_after_secs }) => {
+            let form = ForgotForm {
+                identifier: typed,
+                error: Some(format!(
+                    "Too many resets were asked for. Try again in {}.",
+                    super::code_login::wait_words(retry_after_secs)
+                )),
+                ..ForgotForm::default()
+            };
+            render_forgot(app, jar, form, StatusCode::TOO_MANY_REQUESTS)
+        }
+        Err(other) => Err(other.into()),
+    }
 }
 
 #[handler]
@@ -124,7 +238,7 @@ pub async fn submit_login(
     csrf::verify(app, jar, &form.csrf)?;
     let (identifier, password) = match check_login_form(app, &form) {
         Ok(parsed) => parsed,
-        Err(view) => return render_form(app, jar, *view, StatusCode::UNPROCESSABLE_ENTITY),
+        Err(view) => return render_form(app, jar, *view, StatusCode::UNPROCESSABLE_ENTITY).await,
     };
     let client = cookies::client_info(req);
     let empty_password = password.expose().is_empty();
@@ -135,7 +249,7 @@ pub async fn submit_login(
     };
     if empty_password {
         view.password_error = Some("Enter your password.".to_owned());
-        return render_form(app, jar, view, StatusCode::UNPROCESSABLE_ENTITY);
+        return render_form(app, jar, view, StatusCode::UNPROCESSABLE_ENTITY).await;
     }
     let mut portals = Vec::new();
     for contact in &proven {
@@ -147,7 +261,7 @@ pub async fn submit_login(
     match portals.as_slice() {
         [] => {
             view.error = Some(GENERIC_REFUSAL.to_owned());
-            render_form(app, jar, view, StatusCode::UNAUTHORIZED)
+            render_form(app, jar, view, StatusCode::UNAUTHORIZED).await
         }
         [(portal, contact)] => {
             super::portal::start_session(app, jar, portal, contact, "password", &client).await
@@ -200,7 +314,7 @@ pub async fn request_code(
                 code_identifier_error: Some(message),
                 ..LoginFormView::default()
             };
-            return render_form(app, jar, view, StatusCode::UNPROCESSABLE_ENTITY);
+            return render_form(app, jar, view, StatusCode::UNPROCESSABLE_ENTITY).await;
         }
         Err(other) => return Err(other.into()),
     };
@@ -228,7 +342,7 @@ pub async fn request_code(
                 error_for_code: true,
                 ..LoginFormView::default()
             };
-            render_form(app, jar, view, StatusCode::TOO_MANY_REQUESTS)
+            render_form(app, jar, view, StatusCode::TOO_MANY_REQUESTS).await
         }
         Err(other) => Err(other.into()),
     }
@@ -365,7 +479,7 @@ pub async fn choose(
             error: Some("Your choice took too long. Please log in again.".to_owned()),
             ..LoginFormView::default()
         };
-        return render_form(app, jar, view, StatusCode::UNAUTHORIZED);
+        return render_form(app, jar, view, StatusCode::UNAUTHORIZED).await;
     };
     let portal = Portal::load_open(app, &form.portal).await?;
     let entry = proven

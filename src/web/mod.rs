@@ -58,6 +58,10 @@ pub fn routes(app: Arc<App>) -> impl Endpoint {
             poem::get(common::code_page).post(common::request_code),
         )
         .at("/code/verify", poem::post(common::verify_code))
+        .at(
+            "/password/forgot",
+            poem::get(common::forgot_page).post(common::request_reset),
+        )
         .at("/healthz", poem::get(health::healthz))
         .at("/readyz", poem::get(health::readyz))
         .at("/static/*path", poem::get(assets::file));

@@ -526,11 +526,9 @@ async fn confirm_change(
         return Err(AppError::Unauthenticated.into());
     };
     let client = cookies::client_info(req);
+    let field = Field::parse(&fields.field).unwrap_or(Field::Email);
     let again = ChangeForm {
-        field: Field::parse(&fields.field)
-            .unwrap_or(Field::Email)
-            .as_str()
-            .to_owned(),
+        field: field.as_str().to_owned(),
         change_id: fields
             .change_id
             .trim()
@@ -544,7 +542,7 @@ async fn confirm_change(
         app,
         &portal.org,
         &contact,
-        &fields.change_id,
+        (field, &fields.change_id),
         &fields.code,
         &client,
     )

@@ -114,6 +114,7 @@ struct EditView {
     name: &'static str,
     title: &'static str,
     has_sms: bool,
+    has_email: bool,
     customized: bool,
     variables: Vec<String>,
     parts: MessageParts,
@@ -150,6 +151,7 @@ async fn render_edit(
         name: kind.name(),
         title: kind.title(),
         has_sms: kind.has_sms(),
+        has_email: kind.has_email(),
         customized,
         variables: kind
             .variables()
@@ -234,10 +236,17 @@ async fn submit(
     if form.action == "reset" {
         return reset(app, req, &session, &org, kind).await;
     }
+    let email_part = |typed: &str| {
+        if kind.has_email() {
+            typed.replace("\r\n", "\n")
+        } else {
+            String::new()
+        }
+    };
     let parts = MessageParts {
-        subject: form.subject.replace("\r\n", "\n"),
-        text: form.text.replace("\r\n", "\n"),
-        html: form.html.replace("\r\n", "\n"),
+        subject: email_part(&form.subject),
+        text: email_part(&form.text),
+        html: email_part(&form.html),
         sms: if kind.has_sms() {
             form.sms.replace("\r\n", "\n")
         } else {

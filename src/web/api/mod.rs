@@ -1,6 +1,7 @@
 //! The API under `/api/v1`, built with poem-openapi: its spec at `/api/v1/openapi.json`, its
 //! Swagger UI at `/api/docs` ([`docs`]), and one module per group of endpoints: portal
-//! information and login ([`portal`]), the contact's own account ([`me`]), solutions,
+//! information and login ([`portal`]), the contact's own account ([`me`]), forgotten
+//! passwords, self-registration and changes of email or mobile number ([`account`]), solutions,
 //! categories and requests ([`content`]), and administration with API keys ([`admin`]).
 //!
 //! Handlers call the same domain functions as the pages, so limits, lockouts and the audit log
@@ -14,6 +15,7 @@
 //! handlers return [`ApiError`], and failures before any handler runs (malformed JSON, a wrong
 //! content type, unknown routes, body too large) become problems in `web::errors`.
 
+pub mod account;
 pub mod admin;
 pub mod content;
 pub mod docs;
@@ -48,6 +50,8 @@ pub enum ApiTags {
     Login,
     /// The logged-in contact's own account and sessions.
     Me,
+    /// Forgotten passwords, self-registration, and changes of email address or mobile number.
+    Account,
     /// Solutions, service categories and the contact's requests.
     Content,
     /// Administration with an API key.
@@ -144,6 +148,8 @@ pub struct SignedIn {
     pub contact: Contact,
     /// The stored form of the token this request came with.
     pub token_hash: String,
+    /// When the session of that token was opened.
+    pub session_started: NaiveDateTime,
 }
 
 /// A contact's bearer token, from a login endpoint.
@@ -214,6 +220,7 @@ async fn contact_from_token(req: &Request, bearer: Bearer) -> poem::Result<Box<S
                 policy,
                 contact,
                 token_hash,
+                session_started: live.created_at,
             }))
         })
         .await?;
@@ -251,6 +258,7 @@ pub fn service() -> OpenApiService<
     (
         portal::PortalApi,
         me::MeApi,
+        account::AccountApi,
         content::ContentApi,
         admin::AdminApi,
     ),
@@ -260,6 +268,7 @@ pub fn service() -> OpenApiService<
         (
             portal::PortalApi,
             me::MeApi,
+            account::AccountApi,
             content::ContentApi,
             admin::AdminApi,
         ),

@@ -205,16 +205,17 @@ pub enum VerifyResponse {
 const WRONG_CREDENTIALS: &str = "That email address or mobile number and password do not match.";
 
 /// The one refusal of a wrong, expired, used or unknown code.
-const WRONG_CODE: &str = "That code is wrong or no longer valid. Check it, or ask for a new code.";
+pub(super) const WRONG_CODE: &str =
+    "That code is wrong or no longer valid. Check it, or ask for a new code.";
 
-fn identifier(app: &App, typed: &str) -> Result<Identifier, AppError> {
+pub(super) fn identifier(app: &App, typed: &str) -> Result<Identifier, AppError> {
     Identifier::parse(typed, &app.config.phone_region).map_err(|error| match error {
         AppError::Invalid { message, .. } => AppError::invalid("identifier", message),
         other => other,
     })
 }
 
-async fn open_session(
+pub(super) async fn open_session(
     app: &App,
     portal: &Portal,
     contact: &Contact,
