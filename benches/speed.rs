@@ -396,6 +396,11 @@ async fn seed_content(app: &App, org_id: OrgId, busy: portico::domain::contact::
                     };
                     content::insert_request(conn, &org_id, &request)?;
                 }
+                // Fresh statistics, or PostgreSQL keeps scanning the whole table for the
+                // next request number.
+                if let portico::storage::DbConnection::Postgresql(_) = conn {
+                    diesel::sql_query("ANALYZE requests").execute(conn)?;
+                }
                 Ok(())
             })
             .await

@@ -564,10 +564,10 @@ async fn stored_registrations(app: &TestApp) -> Vec<String> {
 
 async fn the_worker_sweeps_abandoned_and_long_refused_registrations(backend: Backend) {
     let (smtp, sms) = receivers().await;
-    let Some(app) = wired(backend, &smtp, &sms).await else {
+    let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
         return;
     };
-    let console = admin(&app, "admin@acme.example").await;
+    let console = app.admin("admin@acme.example").await;
     register_and_prove(&app, &smtp, "old-refused@sweep.example", true).await;
     refuse_the_waiting_one(&console).await;
     age_registration(&app, "old-refused@sweep.example", 31 * 24 * 60).await;

@@ -501,7 +501,7 @@ async fn an_admin_invitation_lets_a_new_contact_choose_a_password(backend: Backe
 
 async fn the_common_login_page_resets_in_every_portal_that_knows_the_identifier(backend: Backend) {
     let (smtp, sms) = receivers().await;
-    let Some(app) = wired(backend, &smtp, &sms).await else {
+    let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
         return;
     };
     let browser = app.browser();

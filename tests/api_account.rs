@@ -200,16 +200,6 @@ async fn receivers() -> (SmtpReceiver, SmsReceiver) {
     )
 }
 
-/// A demo Portico whose email goes to `smtp` and SMS to `sms`.
-async fn wired(backend: Backend, smtp: &SmtpReceiver, sms: &SmsReceiver) -> Option<TestApp> {
-    let (url, gateway) = (smtp.url(), sms.gateway());
-    TestApp::demo_with(backend, move |config| {
-        config.smtp_url = Some(url.into());
-        config.sms_gateway = Some(gateway);
-    })
-    .await
-}
-
 /// Changes the organization's login policy.
 async fn adjust_policy(
     app: &TestApp,
@@ -231,7 +221,7 @@ async fn adjust_policy(
 
 async fn a_forgotten_password_is_reset_and_every_session_ends(backend: Backend) {
     let (smtp, sms) = receivers().await;
-    let Some(app) = wired(backend, &smtp, &sms).await else {
+    let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
         return;
     };
     let api = Client::new(&app);
@@ -282,7 +272,7 @@ async fn a_reset_for_an_unknown_identifier_gets_the_same_answer_and_sends_nothin
     backend: Backend,
 ) {
     let (smtp, sms) = receivers().await;
-    let Some(app) = wired(backend, &smtp, &sms).await else {
+    let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
         return;
     };
     let api = Client::new(&app);
@@ -325,7 +315,7 @@ async fn a_reset_for_an_unknown_identifier_gets_the_same_answer_and_sends_nothin
 
 async fn reset_codes_and_login_codes_never_stand_in_for_each_other(backend: Backend) {
     let (smtp, sms) = receivers().await;
-    let Some(app) = wired(backend, &smtp, &sms).await else {
+    let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
         return;
     };
     let api = Client::new(&app);
@@ -379,7 +369,7 @@ async fn reset_codes_and_login_codes_never_stand_in_for_each_other(backend: Back
 
 async fn open_registration_proves_both_addresses_and_logs_the_contact_in(backend: Backend) {
     let (smtp, sms) = receivers().await;
-    let Some(app) = wired(backend, &smtp, &sms).await else {
+    let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
         return;
     };
     adjust_policy(&app, "initech", |policy| {
@@ -444,7 +434,7 @@ async fn open_registration_proves_both_addresses_and_logs_the_contact_in(backend
 
 async fn registration_with_approval_waits_for_an_admin(backend: Backend) {
     let (smtp, sms) = receivers().await;
-    let Some(app) = wired(backend, &smtp, &sms).await else {
+    let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
         return;
     };
     let api = Client::new(&app);
@@ -480,7 +470,7 @@ async fn registration_with_approval_waits_for_an_admin(backend: Backend) {
 
 async fn registrations_that_must_fail_fail_like_the_pages(backend: Backend) {
     let (smtp, sms) = receivers().await;
-    let Some(app) = wired(backend, &smtp, &sms).await else {
+    let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
         return;
     };
     let api = Client::new(&app);
@@ -559,7 +549,7 @@ async fn registrations_that_must_fail_fail_like_the_pages(backend: Backend) {
 
 async fn fifty_registrations_from_one_address_are_rate_limited(backend: Backend) {
     let (smtp, sms) = receivers().await;
-    let Some(app) = wired(backend, &smtp, &sms).await else {
+    let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
         return;
     };
     let api = Client::new(&app);
@@ -588,7 +578,7 @@ async fn fifty_registrations_from_one_address_are_rate_limited(backend: Backend)
 
 async fn an_email_change_needs_the_current_proof_and_the_new_address_code(backend: Backend) {
     let (smtp, sms) = receivers().await;
-    let Some(app) = wired(backend, &smtp, &sms).await else {
+    let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
         return;
     };
     let api = Client::new(&app);
@@ -656,7 +646,7 @@ async fn an_email_change_needs_the_current_proof_and_the_new_address_code(backen
 
 async fn a_mobile_change_tells_the_old_number_and_a_first_mobile_is_added(backend: Backend) {
     let (smtp, sms) = receivers().await;
-    let Some(app) = wired(backend, &smtp, &sms).await else {
+    let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
         return;
     };
     let api = Client::new(&app);
@@ -713,7 +703,7 @@ async fn a_mobile_change_tells_the_old_number_and_a_first_mobile_is_added(backen
 
 async fn nothing_started_in_one_organization_finishes_in_another(backend: Backend) {
     let (smtp, sms) = receivers().await;
-    let Some(app) = wired(backend, &smtp, &sms).await else {
+    let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
         return;
     };
     adjust_policy(&app, "umbrella", |policy| {
