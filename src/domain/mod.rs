@@ -39,3 +39,4 @@ pub mod requests;
 pub mod session;
 pub mod signing;
 pub mod solutions;
+pub mod staff;
