@@ -1939,6 +1939,32 @@ async fn admin_key_answers_notes_moves_and_assigns_requests(backend: Backend) {
         .await;
     assert_eq!(assigned.status, StatusCode::OK, "{:?}", assigned.body);
     assert_eq!(assigned.body["assignee_id"], admin_id.as_str());
+    let queue = api
+        .get(
+            &format!("/admin/orgs/acme/requests?assignee={admin_id}&status=resolved"),
+            Some(&key),
+        )
+        .await;
+    assert_eq!(queue.status, StatusCode::OK, "{:?}", queue.body);
+    assert_eq!(queue.body["total"], 1);
+    assert_eq!(queue.body["items"][0]["number"], number);
+    let open = api
+        .get(
+            "/admin/orgs/acme/requests?status=open&per_page=100",
+            Some(&key),
+        )
+        .await;
+    assert!(
+        open.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["number"] != number && r["status"] == "open")
+    );
+    let odd = api
+        .get("/admin/orgs/acme/requests?assignee=somebody", Some(&key))
+        .await;
+    assert_eq!(odd.status, StatusCode::UNPROCESSABLE_ENTITY);
     let stranger = api
         .put(
             &format!("{path}/assignee"),

@@ -23,16 +23,19 @@ use serde_json::json;
 
 use super::{
     AdminAuth, ApiError, ApiResult, ApiTags, client,
-    content::{self, Category, RequestPage, RequestSummary, paging, search_text},
+    content::{
+        self, ApiPriority, ApiRequestStatus, Category, RequestPage, RequestSummary, paging,
+        search_text,
+    },
     portal::{ApiLoginMode, ApiOtpChannel},
     utc,
 };
 use crate::{
     App, AppError,
     domain::{
+        admin::AdminId,
         api_keys::ApiKey,
-        audit::Origin,
-        audit::{Actor, AuditEvent},
+        audit::{Actor, AuditEvent, Origin},
         contact::{ContactId, mask_email, mask_mobile},
         directory::{self as rules, ContactAction},
         org::{
@@ -41,6 +44,7 @@ use crate::{
         password_reset,
         policy_change::{self, Assurance, PolicySave},
         portal_settings::{self, PortalSettings},
+        requests::CategoryId,
     },
     secret::SecretString,
     storage::{
@@ -1140,11 +1144,17 @@ impl AdminApi {
         )))
     }
 
-    /// The organization's requests, every contact's, newest first.
+    /// The organization's requests, every contact's, newest first, filtered as the console's
+    /// queue: by `status`, `category_id`, `priority`, `assignee` (an admin's id, or `none` for
+    /// requests nobody is assigned to) and words or a number (`q`).
     #[oai(
         path = "/orgs/:slug/requests",
         method = "get",
         operation_id = "admin_list_requests"
+    )]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one argument per query parameter, as the spec lists them"
     )]
     async fn requests(
         &self,
@@ -1152,6 +1162,10 @@ impl AdminApi {
         auth: AdminAuth,
         slug: Path<String>,
         #[oai(validator(max_length = 200))] q: Query<Option<String>>,
+        status: Query<Option<ApiRequestStatus>>,
+        #[oai(validator(max_length = 64))] category_id: Query<Option<String>>,
+        priority: Query<Option<ApiPriority>>,
+        #[oai(validator(max_length = 64))] assignee: Query<Option<String>>,
         #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))] page: Query<
             Option<u32>,
         >,
@@ -1162,9 +1176,26 @@ impl AdminApi {
         let org = reached_org(&app, &auth.0, &slug).await?;
         let (page, per_page) = paging(page.0, per_page.0);
         let q = search_text(q.0);
+        let category_id = match category_id.0.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(text) => Some(CategoryId::parse(text).ok_or_else(|| {
+                AppError::invalid("category_id", "Give one of the organization's categories.")
+            })?),
+        };
+        let assignee = match assignee.0.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some("none") => Some(None),
+            Some(text) => Some(Some(AdminId::parse(text).ok_or_else(|| {
+                AppError::invalid("assignee", "Give an admin's id, or none.")
+            })?)),
+        };
         let filter = request_store::RequestFilter {
+            contact_id: None,
+            status: status.0.map(ApiRequestStatus::to_domain),
+            category_id,
+            priority: priority.0.map(ApiPriority::to_domain),
+            assignee,
             text: Some(q).filter(|t| !t.is_empty()),
-            ..request_store::RequestFilter::default()
         };
         let org_id = org.id;
         let found = app

@@ -132,7 +132,7 @@ impl ApiPriority {
         }
     }
 
-    fn to_domain(self) -> Priority {
+    pub fn to_domain(self) -> Priority {
         match self {
             Self::Low => Priority::Low,
             Self::Medium => Priority::Medium,
