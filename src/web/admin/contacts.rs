@@ -2,6 +2,9 @@
 //! enabling and unlocking one, ending its sessions, setting or clearing its password, sending
 //! it an invitation to set a password itself, and
 //! importing contacts from CSV (all or nothing, with a report of every row).
+//!
+//! The changes themselves are [`crate::domain::directory`]'s, which the admin API calls too;
+//! this page checks the typed details first only to show every refusal next to its field.
 
 use std::sync::Arc;
 

@@ -514,13 +514,7 @@ fn key_event(
     kind: &'static str,
     detail: serde_json::Value,
 ) -> AuditEvent {
-    AuditEvent {
-        org_id: Some(org_id),
-        actor: Actor::ApiKey(key.id.to_string()),
-        kind,
-        detail,
-        client_ip: client(req).ip,
-    }
+    key_origin(key, req).event(org_id, kind, detail)
 }
 
 pub fn offset(page: u32, per_page: u32) -> i64 {
