@@ -36,6 +36,12 @@ both_backends!(
     acme_token_reaches_nothing_of_globex,
     acme_key_reaches_nothing_of_globex,
     console_makes_shows_once_and_revokes_api_keys,
+    admin_key_edits_contacts_sets_passwords_and_invites,
+    admin_key_keeps_categories_and_solutions,
+    admin_key_answers_notes_moves_and_assigns_requests,
+    deliveries_and_audit_events_filter_and_page_stably,
+    contacts_attach_and_download_files_checked_like_the_pages,
+    every_401_challenges_and_every_429_says_when,
 );
 
 /// An API client: JSON in, JSON out, no cookie jar.
@@ -48,6 +54,7 @@ struct Client {
 struct Answer {
     status: StatusCode,
     content_type: String,
+    headers: reqwest::header::HeaderMap,
     body: Value,
 }
 
@@ -98,6 +105,24 @@ impl Client {
         self.call(Method::POST, path, token, Some(body)).await
     }
 
+    async fn put(&self, path: &str, token: Option<&str>, body: Value) -> Answer {
+        self.call(Method::PUT, path, token, Some(body)).await
+    }
+
+    /// Posts a multipart form of a reply and one file.
+    async fn post_file(&self, path: &str, token: &str, body: &str, file: (&str, &[u8])) -> Answer {
+        let part = reqwest::multipart::Part::bytes(file.1.to_vec()).file_name(file.0.to_owned());
+        let form = reqwest::multipart::Form::new()
+            .text("body", body.to_owned())
+            .part("attachment", part);
+        let request = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .multipart(form);
+        read(request.send().await.unwrap()).await
+    }
+
     async fn password_login(&self, slug: &str, identifier: &str, password: &str) -> Answer {
         let body = json!({ "identifier": identifier, "password": password });
         self.post(&format!("/portals/{slug}/login/password"), None, body)
@@ -126,6 +151,7 @@ impl Client {
 
 async fn read(response: reqwest::Response) -> Answer {
     let status = response.status();
+    let headers = response.headers().clone();
     let content_type = response
         .headers()
         .get("content-type")
@@ -140,6 +166,7 @@ async fn read(response: reqwest::Response) -> Answer {
     Answer {
         status,
         content_type,
+        headers,
         body,
     }
 }
@@ -931,12 +958,31 @@ async fn acme_token_reaches_nothing_of_globex(backend: Backend) {
         .as_str()
         .unwrap()
         .to_owned();
+    let attached = api
+        .post_file(
+            &format!("/requests/{number}/attachments"),
+            &globex,
+            "The label.",
+            ("label.txt", b"GX-1"),
+        )
+        .await;
+    assert_eq!(attached.status, StatusCode::CREATED, "{:?}", attached.body);
+    let attachment = attached.body[0]["id"].as_str().unwrap().to_owned();
     let globex_session = api.get("/me/sessions", Some(&globex)).await.body[0]["id"]
         .as_str()
         .unwrap()
         .to_owned();
 
     let acme = api.token("acme", "demo@acme.example").await;
+    let smuggled = api
+        .post_file(
+            &format!("/requests/{number}/attachments"),
+            &acme,
+            "Mine now.",
+            ("note.txt", b"hello"),
+        )
+        .await;
+    assert_eq!(smuggled.status, StatusCode::NOT_FOUND);
     let own = api.get("/requests?per_page=100", Some(&acme)).await;
     assert!(
         own.body["items"]
@@ -979,6 +1025,12 @@ async fn acme_token_reaches_nothing_of_globex(backend: Backend) {
             format!("/me/sessions/{globex_session}"),
             None,
         ),
+        (Method::GET, format!("/requests/{number}/attachments"), None),
+        (
+            Method::GET,
+            format!("/requests/{number}/attachments/{attachment}"),
+            None,
+        ),
     ];
     for (method, path, body) in crossings {
         let answer = api.call(method.clone(), &path, Some(&acme), body).await;
@@ -1006,7 +1058,15 @@ async fn acme_token_reaches_nothing_of_globex(backend: Backend) {
     let after = api.get(&format!("/requests/{number}"), Some(&globex)).await;
     assert_eq!(after.status, StatusCode::OK, "globex's session still works");
     assert_eq!(after.body["status"], "open");
-    assert!(after.body["replies"].as_array().unwrap().is_empty());
+    assert_eq!(after.body["replies"].as_array().unwrap().len(), 1);
+    let files = api
+        .get(&format!("/requests/{number}/attachments"), Some(&globex))
+        .await;
+    assert_eq!(
+        files.body.as_array().unwrap().len(),
+        1,
+        "acme's file never landed"
+    );
     let forged = acme.replacen(
         acme.split('.').next().unwrap(),
         globex.split('.').next().unwrap(),
@@ -1033,6 +1093,42 @@ async fn acme_key_reaches_nothing_of_globex(backend: Backend) {
         .body;
     let mut changed = policy.clone();
     changed["login_mode"] = json!("password");
+    let category = api
+        .get("/admin/orgs/globex/service-categories", Some(&globex))
+        .await
+        .body[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let solution = api
+        .get("/admin/orgs/globex/solutions", Some(&globex))
+        .await
+        .body[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let number = api
+        .get("/admin/orgs/globex/requests", Some(&globex))
+        .await
+        .body["items"][0]["number"]
+        .as_i64()
+        .unwrap();
+    let request_before = api
+        .get(
+            &format!("/admin/orgs/globex/requests/{number}"),
+            Some(&globex),
+        )
+        .await
+        .body;
+    let solution_before = api
+        .get(
+            &format!("/admin/orgs/globex/solutions/{solution}"),
+            Some(&globex),
+        )
+        .await
+        .body;
+    let category_doc = json!({ "name": "Hijacked", "active": false });
+    let solution_doc = json!({ "topic": "Spy", "title": "Hijacked", "body": "Mine now." });
 
     let crossings = [
         (Method::GET, "/admin/orgs/globex".to_owned(), None),
@@ -1112,6 +1208,126 @@ async fn acme_key_reaches_nothing_of_globex(backend: Backend) {
             "/admin/orgs/globex/audit-events".to_owned(),
             None,
         ),
+        (
+            Method::PATCH,
+            format!("/admin/orgs/globex/contacts/{contact}"),
+            Some(json!({ "name": "Renamed" })),
+        ),
+        (
+            Method::PATCH,
+            format!("/admin/orgs/acme/contacts/{contact}"),
+            Some(json!({ "name": "Renamed" })),
+        ),
+        (
+            Method::PUT,
+            format!("/admin/orgs/globex/contacts/{contact}/password"),
+            Some(json!({ "password": "a long enough passphrase" })),
+        ),
+        (
+            Method::PUT,
+            format!("/admin/orgs/acme/contacts/{contact}/password"),
+            Some(json!({ "password": "a long enough passphrase" })),
+        ),
+        (
+            Method::DELETE,
+            format!("/admin/orgs/globex/contacts/{contact}/password"),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/admin/orgs/globex/contacts/{contact}/invitation"),
+            Some(json!({})),
+        ),
+        (
+            Method::POST,
+            format!("/admin/orgs/acme/contacts/{contact}/invitation"),
+            Some(json!({})),
+        ),
+        (
+            Method::POST,
+            "/admin/orgs/globex/service-categories".to_owned(),
+            Some(category_doc.clone()),
+        ),
+        (
+            Method::GET,
+            format!("/admin/orgs/globex/service-categories/{category}"),
+            None,
+        ),
+        (
+            Method::PUT,
+            format!("/admin/orgs/globex/service-categories/{category}"),
+            Some(category_doc.clone()),
+        ),
+        (
+            Method::PUT,
+            format!("/admin/orgs/acme/service-categories/{category}"),
+            Some(category_doc),
+        ),
+        (
+            Method::POST,
+            "/admin/orgs/globex/solutions".to_owned(),
+            Some(solution_doc.clone()),
+        ),
+        (
+            Method::GET,
+            format!("/admin/orgs/globex/solutions/{solution}"),
+            None,
+        ),
+        (
+            Method::GET,
+            format!("/admin/orgs/acme/solutions/{solution}"),
+            None,
+        ),
+        (
+            Method::PUT,
+            format!("/admin/orgs/globex/solutions/{solution}"),
+            Some(solution_doc.clone()),
+        ),
+        (
+            Method::PUT,
+            format!("/admin/orgs/acme/solutions/{solution}"),
+            Some(solution_doc),
+        ),
+        (
+            Method::POST,
+            format!("/admin/orgs/globex/solutions/{solution}/publish"),
+            Some(json!({})),
+        ),
+        (
+            Method::POST,
+            format!("/admin/orgs/globex/solutions/{solution}/unpublish"),
+            Some(json!({})),
+        ),
+        (
+            Method::POST,
+            format!("/admin/orgs/acme/solutions/{solution}/unpublish"),
+            Some(json!({})),
+        ),
+        (
+            Method::GET,
+            format!("/admin/orgs/globex/requests/{number}"),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/admin/orgs/globex/requests/{number}/replies"),
+            Some(json!({ "body": "hijack", "status": "closed" })),
+        ),
+        (
+            Method::POST,
+            format!("/admin/orgs/globex/requests/{number}/notes"),
+            Some(json!({ "body": "hijack" })),
+        ),
+        (
+            Method::PUT,
+            format!("/admin/orgs/globex/requests/{number}/status"),
+            Some(json!({ "status": "closed" })),
+        ),
+        (
+            Method::PUT,
+            format!("/admin/orgs/globex/requests/{number}/assignee"),
+            Some(json!({ "assignee_id": null })),
+        ),
     ];
     for (method, path, body) in crossings {
         let answer = api.call(method.clone(), &path, Some(&acme), body).await;
@@ -1149,13 +1365,54 @@ async fn acme_key_reaches_nothing_of_globex(backend: Backend) {
         )
         .await;
     assert_eq!(still.body["status"], "active");
+    assert_eq!(still.body["name"], contacts.body["items"][0]["name"]);
+    assert_eq!(
+        still.body["has_password"],
+        contacts.body["items"][0]["has_password"]
+    );
     let count = api.get("/admin/orgs/globex/contacts", Some(&globex)).await;
     assert_eq!(count.body["total"], contacts.body["total"]);
+    let categories_after = api
+        .get("/admin/orgs/globex/service-categories", Some(&globex))
+        .await;
+    assert!(
+        categories_after
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["name"] != "Hijacked")
+    );
+    let request_after = api
+        .get(
+            &format!("/admin/orgs/globex/requests/{number}"),
+            Some(&globex),
+        )
+        .await;
+    assert_eq!(request_after.body, request_before);
+    let solution_after = api
+        .get(
+            &format!("/admin/orgs/globex/solutions/{solution}"),
+            Some(&globex),
+        )
+        .await;
+    assert_eq!(solution_after.body, solution_before);
+    let solutions_after = api.get("/admin/orgs/globex/solutions", Some(&globex)).await;
+    assert!(
+        solutions_after
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["title"] != "Hijacked")
+    );
     let audit = app.audit_kinds("globex").await;
     assert!(
-        audit
-            .iter()
-            .all(|(kind, _)| !kind.starts_with("contact.") && kind != "policy.changed"),
+        audit.iter().all(|(kind, _)| !kind.starts_with("contact.")
+            && !kind.starts_with("category.")
+            && !kind.starts_with("solution.")
+            && !kind.starts_with("request.")
+            && kind != "policy.changed"),
         "nothing was changed or audited in globex: {audit:?}"
     );
 }
@@ -1249,4 +1506,740 @@ async fn console_makes_shows_once_and_revokes_api_keys(backend: Backend) {
     let audit = app.audit_kinds("acme").await;
     assert_eq!(audit[0].0, "api_key.revoked");
     assert!(audit.iter().any(|(kind, _)| kind == "api_key.created"));
+}
+
+async fn admin_key_edits_contacts_sets_passwords_and_invites(backend: Backend) {
+    let (smtp, sms) = (
+        SmtpReceiver::start().await,
+        SmsReceiver::start(Mode::Accept).await,
+    );
+    let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
+        return;
+    };
+    let api = Client::new(&app);
+    let key = api_key(&app, Some("acme")).await;
+    let added = api
+        .post(
+            "/admin/orgs/acme/contacts",
+            Some(&key),
+            json!({ "name": "Ada Byron", "email": "ada@acme.example" }),
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::CREATED, "{:?}", added.body);
+    let path = format!(
+        "/admin/orgs/acme/contacts/{}",
+        added.body["id"].as_str().unwrap()
+    );
+
+    let renamed = api
+        .call(
+            Method::PATCH,
+            &path,
+            Some(&key),
+            Some(json!({ "name": "Ada Lovelace", "mobile": "+1 555 010 0042" })),
+        )
+        .await;
+    assert_eq!(renamed.status, StatusCode::OK, "{:?}", renamed.body);
+    assert_eq!(renamed.body["name"], "Ada Lovelace");
+    assert_eq!(
+        renamed.body["email"], "ada@acme.example",
+        "untouched fields stay"
+    );
+    assert_eq!(renamed.body["mobile"], "+15550100042");
+    let taken = api
+        .call(
+            Method::PATCH,
+            &path,
+            Some(&key),
+            Some(json!({ "email": "Demo@Acme.example" })),
+        )
+        .await;
+    assert_eq!(taken.status, StatusCode::CONFLICT);
+    assert!(taken.body["detail"].as_str().unwrap().contains("email"));
+    let wrong = api
+        .call(
+            Method::PATCH,
+            &path,
+            Some(&key),
+            Some(json!({ "email": "not an address" })),
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(wrong.body["field"], "email");
+    let nothing = api
+        .call(
+            Method::PATCH,
+            &path,
+            Some(&key),
+            Some(json!({ "email": "", "mobile": "" })),
+        )
+        .await;
+    assert_eq!(
+        nothing.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "one way to reach stays"
+    );
+    assert_eq!(
+        api.get(&path, Some(&key)).await.body["name"],
+        "Ada Lovelace"
+    );
+
+    let password = format!("{path}/password");
+    let short = api
+        .put(&password, Some(&key), json!({ "password": "short" }))
+        .await;
+    assert_eq!(short.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(short.body["field"], "password");
+    let own_name = api
+        .put(
+            &password,
+            Some(&key),
+            json!({ "password": "acme acme acme acme acme" }),
+        )
+        .await;
+    assert_eq!(own_name.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let set = api
+        .put(
+            &password,
+            Some(&key),
+            json!({ "password": "correct horse battery staple" }),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{:?}", set.body);
+    assert_eq!(set.body["has_password"], true);
+    let login = api
+        .password_login("acme", "ada@acme.example", "correct horse battery staple")
+        .await;
+    assert_eq!(login.status, StatusCode::OK, "the contact logs in with it");
+    let cleared = api.call(Method::DELETE, &password, Some(&key), None).await;
+    assert_eq!(cleared.body["has_password"], false);
+    let refused = api
+        .password_login("acme", "ada@acme.example", "correct horse battery staple")
+        .await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+
+    let invited = api
+        .post(&format!("{path}/invitation"), Some(&key), json!({}))
+        .await;
+    assert_eq!(invited.status, StatusCode::ACCEPTED, "{:?}", invited.body);
+    let mail = smtp.wait_for("ada@acme.example", 1).await;
+    assert!(mail.data.contains("/portal/acme/"), "{}", mail.data);
+    api.post(&format!("{path}/disable"), Some(&key), json!({}))
+        .await;
+    let disabled = api
+        .post(&format!("{path}/invitation"), Some(&key), json!({}))
+        .await;
+    assert_eq!(disabled.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    let audit = api
+        .get(
+            "/admin/orgs/acme/audit-events?kind=contact.changed",
+            Some(&key),
+        )
+        .await;
+    assert_eq!(audit.body["total"], 2, "name and mobile: {:?}", audit.body);
+    assert!(
+        audit.body["items"][0]["actor"]
+            .as_str()
+            .unwrap()
+            .starts_with("api_key:")
+    );
+    let kinds: Vec<String> = app
+        .audit_kinds("acme")
+        .await
+        .into_iter()
+        .map(|k| k.0)
+        .collect();
+    for kind in [
+        "contact.password_set",
+        "contact.password_cleared",
+        "contact.invited",
+    ] {
+        assert!(kinds.iter().any(|k| k == kind), "{kind} in {kinds:?}");
+    }
+    let detail: Vec<String> = app
+        .audit_kinds("acme")
+        .await
+        .into_iter()
+        .map(|k| k.1)
+        .collect();
+    assert!(
+        detail.iter().all(|d| !d.contains("correct horse")),
+        "no password in the audit log"
+    );
+}
+
+async fn admin_key_keeps_categories_and_solutions(backend: Backend) {
+    let Some(app) = TestApp::demo(backend).await else {
+        return;
+    };
+    let api = Client::new(&app);
+    let key = api_key(&app, Some("acme")).await;
+    let token = api.token("acme", "demo@acme.example").await;
+    let offered = |answer: &Answer, name: &str| {
+        answer
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["name"] == name)
+    };
+
+    let made = api
+        .post(
+            "/admin/orgs/acme/service-categories",
+            Some(&key),
+            json!({ "name": "Returns", "description": "Sending goods back.", "position": 7 }),
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{:?}", made.body);
+    assert_eq!(made.body["active"], true);
+    assert_eq!(made.body["position"], 7);
+    let portal = api
+        .get("/portals/acme/service-categories", Some(&token))
+        .await;
+    assert!(offered(&portal, "Returns"));
+    let twice = api
+        .post(
+            "/admin/orgs/acme/service-categories",
+            Some(&key),
+            json!({ "name": "Returns" }),
+        )
+        .await;
+    assert_eq!(twice.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(twice.body["field"], "name");
+    let path = format!(
+        "/admin/orgs/acme/service-categories/{}",
+        made.body["id"].as_str().unwrap()
+    );
+    let archived = api
+        .put(
+            &path,
+            Some(&key),
+            json!({ "name": "Returns (old)", "active": false }),
+        )
+        .await;
+    assert_eq!(archived.status, StatusCode::OK, "{:?}", archived.body);
+    assert_eq!(api.get(&path, Some(&key)).await.body["active"], false);
+    let portal = api
+        .get("/portals/acme/service-categories", Some(&token))
+        .await;
+    assert!(
+        !offered(&portal, "Returns (old)"),
+        "an archived category is not offered"
+    );
+    let raised = api
+        .post(
+            "/requests",
+            Some(&token),
+            json!({ "subject": "Send back", "description": "Wrong size.",
+                    "category_id": made.body["id"] }),
+        )
+        .await;
+    assert_eq!(raised.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    let draft = api
+        .post(
+            "/admin/orgs/acme/solutions",
+            Some(&key),
+            json!({ "topic": "Returns", "title": "Sending a parcel back",
+                    "body": "Print the **label** and drop it off." }),
+        )
+        .await;
+    assert_eq!(draft.status, StatusCode::CREATED, "{:?}", draft.body);
+    assert_eq!(draft.body["status"], "draft");
+    let id = draft.body["id"].as_str().unwrap().to_owned();
+    let path = format!("/admin/orgs/acme/solutions/{id}");
+    let hidden = api
+        .get(&format!("/portals/acme/solutions/{id}"), Some(&token))
+        .await;
+    assert_eq!(hidden.status, StatusCode::NOT_FOUND, "a draft is not shown");
+    let published = api
+        .post(&format!("{path}/publish"), Some(&key), json!({}))
+        .await;
+    assert_eq!(published.body["status"], "published");
+    let shown = api
+        .get(&format!("/portals/acme/solutions/{id}"), Some(&token))
+        .await;
+    assert_eq!(shown.status, StatusCode::OK);
+    assert_eq!(shown.body["title"], "Sending a parcel back");
+    let edited = api
+        .put(
+            &path,
+            Some(&key),
+            json!({ "topic": "Returns", "title": "Sending goods back",
+                    "body": "Print the label." }),
+        )
+        .await;
+    assert_eq!(
+        edited.body["status"], "published",
+        "the status stays unless given"
+    );
+    assert_eq!(
+        api.get(&path, Some(&key)).await.body["body"],
+        "Print the label."
+    );
+    let withdrawn = api
+        .post(&format!("{path}/unpublish"), Some(&key), json!({}))
+        .await;
+    assert_eq!(withdrawn.body["status"], "draft");
+    assert_eq!(
+        api.get(&format!("/portals/acme/solutions/{id}"), Some(&token))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    let short = api
+        .post(
+            "/admin/orgs/acme/solutions",
+            Some(&key),
+            json!({ "topic": "Returns", "title": "   ", "body": "x" }),
+        )
+        .await;
+    assert_eq!(short.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(short.body["field"], "title");
+    let same_title = api
+        .post(
+            "/admin/orgs/acme/solutions",
+            Some(&key),
+            json!({ "topic": "Other", "title": "Sending goods back", "body": "Again." }),
+        )
+        .await;
+    assert_eq!(same_title.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let kinds: Vec<String> = app
+        .audit_kinds("acme")
+        .await
+        .into_iter()
+        .map(|k| k.0)
+        .collect();
+    for kind in [
+        "category.created",
+        "category.updated",
+        "solution.created",
+        "solution.updated",
+    ] {
+        assert!(kinds.iter().any(|k| k == kind), "{kind} in {kinds:?}");
+    }
+}
+
+async fn admin_key_answers_notes_moves_and_assigns_requests(backend: Backend) {
+    let (smtp, sms) = (
+        SmtpReceiver::start().await,
+        SmsReceiver::start(Mode::Accept).await,
+    );
+    let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
+        return;
+    };
+    let api = Client::new(&app);
+    let key = api_key(&app, Some("acme")).await;
+    let token = api.token("acme", "demo@acme.example").await;
+    let category = api
+        .get("/portals/acme/service-categories", Some(&token))
+        .await
+        .body[0]["id"]
+        .clone();
+    let raised = api
+        .post(
+            "/requests",
+            Some(&token),
+            json!({ "subject": "Saw blade dull", "description": "After a week.",
+                    "category_id": category }),
+        )
+        .await;
+    let number = raised.body["number"].as_i64().unwrap();
+    let path = format!("/admin/orgs/acme/requests/{number}");
+    smtp.wait_for("demo@acme.example", 1).await;
+
+    let seen = api.get(&path, Some(&key)).await;
+    assert_eq!(seen.status, StatusCode::OK, "{:?}", seen.body);
+    assert_eq!(seen.body["subject"], "Saw blade dull");
+    assert_eq!(seen.body["status"], "open");
+    let answered = api
+        .post(
+            &format!("{path}/replies"),
+            Some(&key),
+            json!({ "body": "A new blade is on its way." }),
+        )
+        .await;
+    assert_eq!(answered.status, StatusCode::OK, "{:?}", answered.body);
+    assert_eq!(answered.body["status"], "awaiting_contact");
+    let mail = smtp.wait_for("demo@acme.example", 2).await;
+    assert!(mail.data.contains("A new blade is on its way."));
+    let noted = api
+        .post(
+            &format!("{path}/notes"),
+            Some(&key),
+            json!({ "body": "Customer since 2019." }),
+        )
+        .await;
+    let thread = noted.body["replies"].as_array().unwrap();
+    assert_eq!(thread.len(), 2);
+    assert_eq!(thread[1]["internal"], true);
+    assert!(
+        thread[1]["author_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("api_key:")
+    );
+    let contact_view = api.get(&format!("/requests/{number}"), Some(&token)).await;
+    let replies = contact_view.body["replies"].as_array().unwrap();
+    assert_eq!(replies.len(), 1, "the contact never sees a note");
+    assert_eq!(replies[0]["author"], "staff");
+    assert_eq!(replies[0]["body"], "A new blade is on its way.");
+
+    let resolved = api
+        .put(
+            &format!("{path}/status"),
+            Some(&key),
+            json!({ "status": "resolved" }),
+        )
+        .await;
+    assert_eq!(resolved.body["status"], "resolved");
+    let unknown = api
+        .put(
+            &format!("{path}/status"),
+            Some(&key),
+            json!({ "status": "lost" }),
+        )
+        .await;
+    assert_eq!(unknown.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        api.get(&format!("/requests/{number}"), Some(&token))
+            .await
+            .body["status"],
+        "resolved"
+    );
+
+    let admin_id = app
+        .app
+        .db
+        .run(|conn| portico::storage::admins::find_by_email(conn, "admin@acme.example"))
+        .await
+        .unwrap()
+        .unwrap()
+        .admin
+        .id
+        .to_string();
+    let assigned = api
+        .put(
+            &format!("{path}/assignee"),
+            Some(&key),
+            json!({ "assignee_id": admin_id }),
+        )
+        .await;
+    assert_eq!(assigned.status, StatusCode::OK, "{:?}", assigned.body);
+    assert_eq!(assigned.body["assignee_id"], admin_id.as_str());
+    let queue = api
+        .get(
+            &format!("/admin/orgs/acme/requests?assignee={admin_id}&status=resolved"),
+            Some(&key),
+        )
+        .await;
+    assert_eq!(queue.status, StatusCode::OK, "{:?}", queue.body);
+    assert_eq!(queue.body["total"], 1);
+    assert_eq!(queue.body["items"][0]["number"], number);
+    let open = api
+        .get(
+            "/admin/orgs/acme/requests?status=open&per_page=100",
+            Some(&key),
+        )
+        .await;
+    assert!(
+        open.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["number"] != number && r["status"] == "open")
+    );
+    let odd = api
+        .get("/admin/orgs/acme/requests?assignee=somebody", Some(&key))
+        .await;
+    assert_eq!(odd.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let stranger = api
+        .put(
+            &format!("{path}/assignee"),
+            Some(&key),
+            json!({ "assignee_id": uuid::Uuid::new_v4().to_string() }),
+        )
+        .await;
+    assert_eq!(stranger.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(stranger.body["field"], "assignee");
+    let nobody = api
+        .put(
+            &format!("{path}/assignee"),
+            Some(&key),
+            json!({ "assignee_id": null }),
+        )
+        .await;
+    assert!(nobody.body.get("assignee_id").is_none());
+    assert_eq!(
+        api.get("/admin/orgs/acme/requests/999999", Some(&key))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    let kinds: Vec<String> = app
+        .audit_kinds("acme")
+        .await
+        .into_iter()
+        .map(|k| k.0)
+        .collect();
+    for kind in [
+        "request.answered",
+        "request.status_changed",
+        "request.assigned",
+    ] {
+        assert!(kinds.iter().any(|k| k == kind), "{kind} in {kinds:?}");
+    }
+}
+
+async fn deliveries_and_audit_events_filter_and_page_stably(backend: Backend) {
+    let (smtp, sms) = (
+        SmtpReceiver::start().await,
+        SmsReceiver::start(Mode::Accept).await,
+    );
+    let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
+        return;
+    };
+    let api = Client::new(&app);
+    let key = api_key(&app, Some("initech")).await;
+    let asked = api.request_code("initech", "+1 555 010 0003").await;
+    assert_eq!(asked.status, StatusCode::ACCEPTED);
+    sms.wait_for("+15550100003", 1).await;
+    app.settled_outbox().await;
+
+    let sms_sent = api
+        .get(
+            "/admin/orgs/initech/deliveries?channel=sms&state=sent",
+            Some(&key),
+        )
+        .await;
+    assert_eq!(sms_sent.status, StatusCode::OK, "{:?}", sms_sent.body);
+    assert_eq!(sms_sent.body["total"], 1);
+    assert_eq!(sms_sent.body["items"][0]["channel"], "sms");
+    let emails = api
+        .get("/admin/orgs/initech/deliveries?channel=email", Some(&key))
+        .await;
+    assert_eq!(emails.body["total"], 0);
+    let later = api
+        .get(
+            "/admin/orgs/initech/deliveries?since=2999-01-01T00:00:00Z",
+            Some(&key),
+        )
+        .await;
+    assert_eq!(later.body["total"], 0);
+    let bad_state = api
+        .get("/admin/orgs/initech/deliveries?state=lost", Some(&key))
+        .await;
+    assert_eq!(bad_state.status, StatusCode::BAD_REQUEST);
+    assert_eq!(bad_state.problem_type(), "urn:portico:problem:bad-request");
+
+    let contacts = api.get("/admin/orgs/initech/contacts", Some(&key)).await;
+    let items = contacts.body["items"].as_array().unwrap();
+    let (first, second) = (
+        items[0]["id"].as_str().unwrap(),
+        items[1]["id"].as_str().unwrap(),
+    );
+    for id in [first, second] {
+        api.post(
+            &format!("/admin/orgs/initech/contacts/{id}/end-sessions"),
+            Some(&key),
+            json!({}),
+        )
+        .await;
+    }
+    let about = api
+        .get(
+            &format!("/admin/orgs/initech/audit-events?contact={first}"),
+            Some(&key),
+        )
+        .await;
+    assert_eq!(about.status, StatusCode::OK, "{:?}", about.body);
+    let events = about.body["items"].as_array().unwrap();
+    assert!(!events.is_empty());
+    assert!(events.iter().all(
+        |e| e["detail"].to_string().contains(first) || e["actor"] == format!("contact:{first}")
+    ));
+    let bad = api
+        .get(
+            "/admin/orgs/initech/audit-events?contact=nobody",
+            Some(&key),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(bad.body["field"], "contact");
+
+    let all = api
+        .get("/admin/orgs/initech/audit-events?per_page=100", Some(&key))
+        .await;
+    let total = all.body["total"].as_i64().unwrap();
+    let until = all.body["items"][0]["occurred_at"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let page = |n: u32| {
+        let until = until.clone();
+        let api = &api;
+        let key = &key;
+        async move {
+            api.get(
+                &format!(
+                    "/admin/orgs/initech/audit-events?per_page=1&page={n}&until={}",
+                    until.replace('+', "%2B")
+                ),
+                Some(key),
+            )
+            .await
+        }
+    };
+    let first_page = page(1).await;
+    api.post(
+        &format!("/admin/orgs/initech/contacts/{second}/unlock"),
+        Some(&key),
+        json!({}),
+    )
+    .await;
+    let second_page = page(2).await;
+    assert_eq!(first_page.body["total"], total);
+    assert_eq!(
+        second_page.body["total"], total,
+        "a newer event does not shift the pages"
+    );
+    assert_eq!(second_page.body["items"][0], all.body["items"][1]);
+    let grown = api
+        .get("/admin/orgs/initech/audit-events", Some(&key))
+        .await;
+    assert_eq!(grown.body["total"].as_i64().unwrap(), total + 1);
+}
+
+async fn contacts_attach_and_download_files_checked_like_the_pages(backend: Backend) {
+    let Some(app) = TestApp::demo(backend).await else {
+        return;
+    };
+    let api = Client::new(&app);
+    let token = api.token("acme", "demo@acme.example").await;
+    let category = api
+        .get("/portals/acme/service-categories", Some(&token))
+        .await
+        .body[0]["id"]
+        .clone();
+    let raised = api
+        .post(
+            "/requests",
+            Some(&token),
+            json!({ "subject": "Cracked casing", "description": "Photo attached.",
+                    "category_id": category }),
+        )
+        .await;
+    let number = raised.body["number"].as_i64().unwrap();
+    let files = format!("/requests/{number}/attachments");
+    let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR-photo-bytes".to_vec();
+
+    let added = api
+        .post_file(&files, &token, "Here is the photo.", ("casing.png", &png))
+        .await;
+    assert_eq!(added.status, StatusCode::CREATED, "{:?}", added.body);
+    assert_eq!(added.body[0]["file_name"], "casing.png");
+    assert_eq!(added.body[0]["content_type"], "image/png");
+    assert!(added.body[0]["reply_id"].is_string());
+    let thread = api.get(&format!("/requests/{number}"), Some(&token)).await;
+    assert_eq!(thread.body["replies"][0]["body"], "Here is the photo.");
+
+    let id = added.body[0]["id"].as_str().unwrap();
+    let download = reqwest::Client::new()
+        .get(format!("{}/api/v1{files}/{id}", app.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(download.status(), StatusCode::OK);
+    let disposition = download.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(disposition.starts_with("attachment") && disposition.contains("casing.png"));
+    assert_eq!(
+        download.headers()["content-type"],
+        "application/octet-stream"
+    );
+    assert_eq!(download.bytes().await.unwrap().to_vec(), png);
+
+    for (name, data, why) in [
+        ("setup.exe", b"MZ\x90\x00".to_vec(), "a program"),
+        (
+            "photo.png",
+            b"MZ\x90\x00".to_vec(),
+            "a program named as a picture",
+        ),
+        (
+            "notes.txt",
+            vec![b'a'; 512 * 1024 + 1],
+            "a file over 512 KiB",
+        ),
+        (
+            "invoice.pdf",
+            png.clone(),
+            "a name that disagrees with the bytes",
+        ),
+    ] {
+        let refused = api
+            .post_file(&files, &token, "Another one.", (name, &data))
+            .await;
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{why}");
+        assert_eq!(refused.body["field"], "attachment", "{why}");
+    }
+    let listed = api.get(&files, Some(&token)).await;
+    assert_eq!(
+        listed.body.as_array().unwrap().len(),
+        1,
+        "nothing refused was stored"
+    );
+    let staff = api_key(&app, Some("acme")).await;
+    let seen = api
+        .get(&format!("/admin/orgs/acme/requests/{number}"), Some(&staff))
+        .await;
+    assert_eq!(seen.body["attachments"][0]["file_name"], "casing.png");
+    let other = api.token("acme", "j.okafor@acme.example").await;
+    assert_eq!(
+        api.get(&files, Some(&other)).await.status,
+        StatusCode::NOT_FOUND,
+        "another contact's request is not found"
+    );
+}
+
+async fn every_401_challenges_and_every_429_says_when(backend: Backend) {
+    let (smtp, sms) = (
+        SmtpReceiver::start().await,
+        SmsReceiver::start(Mode::Accept).await,
+    );
+    let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
+        return;
+    };
+    let api = Client::new(&app);
+    for (path, token) in [
+        ("/me", None),
+        ("/me", Some("not-a-token")),
+        ("/admin/orgs", None),
+        ("/admin/orgs", Some("portico_0000_nothing")),
+        ("/requests/1/attachments", Some("0.0")),
+    ] {
+        let answer = api.get(path, token).await;
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{path}");
+        assert_eq!(answer.headers["www-authenticate"], "Bearer", "{path}");
+        assert_eq!(answer.problem_type(), "urn:portico:problem:unauthenticated");
+    }
+    let wrong = api
+        .password_login("acme", "demo@acme.example", "not the password at all")
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(wrong.headers["www-authenticate"], "Bearer");
+
+    api.request_code("globex", "demo@globex.example").await;
+    let soon = api.request_code("globex", "demo@globex.example").await;
+    assert_eq!(soon.status, StatusCode::TOO_MANY_REQUESTS);
+    let seconds = soon.body["retry_after_seconds"].as_u64().unwrap();
+    assert_eq!(
+        soon.headers["retry-after"].to_str().unwrap(),
+        seconds.to_string()
+    );
 }

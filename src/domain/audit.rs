@@ -48,6 +48,31 @@ pub struct AuditEvent {
     pub client_ip: String,
 }
 
+/// Who causes a change and from where: what every audit event of the change carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub actor: Actor,
+    pub client_ip: String,
+}
+
+impl Origin {
+    /// An event of this origin in the organization.
+    pub fn event(
+        &self,
+        org_id: OrgId,
+        kind: &'static str,
+        detail: serde_json::Value,
+    ) -> AuditEvent {
+        AuditEvent {
+            org_id: Some(org_id),
+            actor: self.actor.clone(),
+            kind,
+            detail,
+            client_ip: self.client_ip.clone(),
+        }
+    }
+}
+
 /// Why a login attempt failed, as the audit log records it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

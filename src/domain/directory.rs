@@ -1,5 +1,9 @@
 //! The contact directory as admins keep it: the details of a contact they add or edit, the
-//! rules for a password they set, and contacts imported from CSV.
+//! rules for a password they set, and contacts imported from CSV; and the changes themselves
+//! ([`add`], [`change_details`], [`set_password`], [`clear_password`], [`act`]), which the
+//! console and the admin API both call. Each change is written with its audit events in one
+//! transaction, and an email or mobile number another contact of the organization has is
+//! refused there (a conflict whose text is safe to show).
 //!
 //! An import is all or nothing: [`parse_import`] reads every row and says, row by row, what it
 //! accepted and what it refused and why; the console stores the rows only when none was
@@ -9,12 +13,18 @@
 use std::collections::HashSet;
 
 use serde::Serialize;
+use serde_json::json;
 
 use super::{
-    contact::{normalize_email, normalize_mobile},
-    org::{LoginPolicy, Organization, PASSWORD_MAX_CHARS},
+    audit::{AuditEvent, Origin},
+    contact::{ContactId, ContactStatus, normalize_email, normalize_mobile},
+    org::{LoginPolicy, OrgId, Organization, PASSWORD_MAX_CHARS},
 };
-use crate::AppError;
+use crate::{
+    App, AppError,
+    secret::SecretString,
+    storage::{audit, directory as store, orgs as org_store, sessions},
+};
 
 const NAME_MAX_CHARS: usize = 200;
 
@@ -118,6 +128,220 @@ pub fn check_password(
             "A password may not contain the organization's own name.",
         ));
     }
+    Ok(())
+}
+
+/// The sentence for an email or mobile number another contact already has.
+pub fn taken_message(field: &str) -> String {
+    format!("Another contact of this organization already has this {field}.")
+}
+
+/// Any conflict of a directory change as a sentence safe to show: the one its check wrote,
+/// or, for a clash the database found first, a general one.
+fn shown_conflict(error: AppError) -> AppError {
+    match error {
+        AppError::Conflict(message) if message.starts_with("Another contact") => {
+            AppError::Conflict(message)
+        }
+        AppError::Conflict(_) => AppError::Conflict(
+            "Another contact of this organization has that email or mobile.".to_owned(),
+        ),
+        other => other,
+    }
+}
+
+fn refuse_taken(
+    conn: &mut crate::storage::DbConnection,
+    org_id: &OrgId,
+    details: &ContactDetails,
+    except: Option<&ContactId>,
+) -> Result<(), AppError> {
+    match store::identifier_taken(conn, org_id, details, except)? {
+        Some(field) => Err(AppError::Conflict(taken_message(field))),
+        None => Ok(()),
+    }
+}
+
+/// Adds a contact to the organization, active and without a password.
+pub async fn add(
+    app: &App,
+    org_id: OrgId,
+    details: ContactDetails,
+    origin: &Origin,
+) -> Result<ContactId, AppError> {
+    let mut event = origin.event(org_id, "contact.added", json!({}));
+    app.db
+        .transaction(move |conn| {
+            refuse_taken(conn, &org_id, &details, None)?;
+            let id = store::add(conn, &org_id, &details)?;
+            event.detail = json!({ "contact_id": id.to_string(), "name": details.name });
+            audit::record(conn, &event)?;
+            Ok(id)
+        })
+        .await
+        .map_err(shown_conflict)
+}
+
+/// Changes a contact's name, email and mobile number; one `contact.changed` event per changed
+/// field, with its old and new value. Returns whether anything changed.
+pub async fn change_details(
+    app: &App,
+    org_id: OrgId,
+    contact_id: ContactId,
+    details: ContactDetails,
+    origin: &Origin,
+) -> Result<bool, AppError> {
+    let origin = origin.clone();
+    app.db
+        .transaction(move |conn| {
+            let entry = store::entry(conn, &org_id, &contact_id)?.ok_or(AppError::NotFound)?;
+            refuse_taken(conn, &org_id, &details, Some(&contact_id))?;
+            let before =
+                json!({ "name": entry.name, "email": entry.email, "mobile": entry.mobile });
+            let after =
+                json!({ "name": details.name, "email": details.email, "mobile": details.mobile });
+            let events: Vec<AuditEvent> = ["name", "email", "mobile"]
+                .into_iter()
+                .filter(|field| before[field] != after[field])
+                .map(|field| {
+                    let detail = json!({
+                        "contact_id": contact_id.to_string(),
+                        "setting": format!("contact {field}"),
+                        "from": before[field],
+                        "to": after[field],
+                    });
+                    origin.event(org_id, "contact.changed", detail)
+                })
+                .collect();
+            if events.is_empty() {
+                return Ok(false);
+            }
+            store::update_details(conn, &org_id, &contact_id, &details)?;
+            for event in &events {
+                audit::record(conn, event)?;
+            }
+            Ok(true)
+        })
+        .await
+        .map_err(shown_conflict)
+}
+
+/// Sets a contact's password, by the organization's password rules (refused as invalid
+/// `password` otherwise).
+pub async fn set_password(
+    app: &App,
+    org: &Organization,
+    contact_id: ContactId,
+    password: SecretString,
+    origin: &Origin,
+) -> Result<(), AppError> {
+    let org_id = org.id;
+    let policy = app
+        .db
+        .run(move |conn| org_store::policy(conn, &org_id))
+        .await?;
+    check_password(password.expose(), &policy, org)?;
+    let hash = app.hasher.hash(password).await?;
+    store_password(app, org_id, contact_id, Some(hash), origin).await
+}
+
+/// Removes a contact's password: they log in by code, or not until one is set again.
+pub async fn clear_password(
+    app: &App,
+    org_id: OrgId,
+    contact_id: ContactId,
+    origin: &Origin,
+) -> Result<(), AppError> {
+    store_password(app, org_id, contact_id, None, origin).await
+}
+
+async fn store_password(
+    app: &App,
+    org_id: OrgId,
+    contact_id: ContactId,
+    hash: Option<String>,
+    origin: &Origin,
+) -> Result<(), AppError> {
+    let kind = if hash.is_some() {
+        "contact.password_set"
+    } else {
+        "contact.password_cleared"
+    };
+    let event = origin.event(
+        org_id,
+        kind,
+        json!({ "contact_id": contact_id.to_string() }),
+    );
+    app.db
+        .transaction(move |conn| {
+            store::entry(conn, &org_id, &contact_id)?.ok_or(AppError::NotFound)?;
+            store::set_password_hash(conn, &org_id, &contact_id, hash.as_deref())?;
+            audit::record(conn, &event)
+        })
+        .await?;
+    tracing::info!(org.id = %org_id, contact.id = %contact_id, action = kind, "contact changed");
+    Ok(())
+}
+
+/// What an admin can do to a contact with one button.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContactAction {
+    /// Stops the contact logging in, and ends every session of theirs.
+    Disable,
+    /// Lets a disabled contact log in again.
+    Enable,
+    /// Lifts a password lockout.
+    Unlock,
+    /// Ends every session of the contact.
+    EndSessions,
+}
+
+impl ContactAction {
+    /// The kind of audit event the action writes.
+    pub fn event_kind(self) -> &'static str {
+        match self {
+            Self::Disable => "contact.disabled",
+            Self::Enable => "contact.enabled",
+            Self::Unlock => "contact.unlocked",
+            Self::EndSessions => "contact.sessions_ended",
+        }
+    }
+}
+
+/// Does `action` to one of the organization's contacts.
+pub async fn act(
+    app: &App,
+    org_id: OrgId,
+    contact_id: ContactId,
+    action: ContactAction,
+    origin: &Origin,
+) -> Result<(), AppError> {
+    let kind = action.event_kind();
+    let event = origin.event(
+        org_id,
+        kind,
+        json!({ "contact_id": contact_id.to_string() }),
+    );
+    app.db
+        .transaction(move |conn| {
+            store::entry(conn, &org_id, &contact_id)?.ok_or(AppError::NotFound)?;
+            match action {
+                ContactAction::Disable => {
+                    store::set_status(conn, &org_id, &contact_id, ContactStatus::Disabled)?;
+                    sessions::delete_for_contact(conn, &org_id, &contact_id)?;
+                }
+                ContactAction::Enable => {
+                    store::set_status(conn, &org_id, &contact_id, ContactStatus::Active)?;
+                }
+                ContactAction::Unlock => store::unlock(conn, &org_id, &contact_id)?,
+                ContactAction::EndSessions => {
+                    sessions::delete_for_contact(conn, &org_id, &contact_id)?;
+                }
+            }
+            audit::record(conn, &event)
+        })
+        .await?;
+    tracing::info!(org.id = %org_id, contact.id = %contact_id, action = kind, "contact changed");
     Ok(())
 }
 

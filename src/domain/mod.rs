@@ -7,7 +7,8 @@
 //! ([`delivery`]), the admins ([`admin`]), their login ([`admin_login`]), the API keys of admin clients
 //! ([`api_keys`]) and the changes they
 //! make ([`policy_change`], [`portal_settings`], [`directory`]), the audit trail ([`audit`]),
-//! and self-service: requests ([`requests`]), solutions ([`solutions`]), the safe Markdown
+//! and self-service: requests ([`requests`]), solutions ([`solutions`]) and the staff who
+//! keep them, admins or API keys ([`staff`]), the safe Markdown
 //! they are shown in ([`markdown`]) and what contacts change about themselves ([`profile`]).
 //! The account lifecycle: forgotten passwords and invitations ([`password_reset`]),
 //! self-registration ([`registration`]) and the codes both use ([`account_codes`]).
@@ -39,3 +40,4 @@ pub mod requests;
 pub mod session;
 pub mod signing;
 pub mod solutions;
+pub mod staff;

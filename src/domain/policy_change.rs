@@ -3,11 +3,20 @@
 //!
 //! Ranges are [`LoginPolicy::check`]'s; this module adds what needs the platform around the
 //! policy (an SMS gateway) or its contacts (who has a mobile number, who has a password).
+//! [`save`] is the one way a changed policy is stored, by the console and the API alike: it
+//! checks, asks for what is missing (a fresh password proof, a confirmation), then saves the
+//! policy and one `policy.changed` audit event per changed setting in one transaction.
 
 use serde::Serialize;
 
-use super::org::{LoginMode, LoginPolicy, OtpChannel};
-use crate::AppError;
+use super::{
+    audit::Origin,
+    org::{LoginMode, LoginPolicy, OrgId, OtpChannel},
+};
+use crate::{
+    App, AppError,
+    storage::{audit, directory, orgs as org_store, sms_gateways},
+};
 
 /// How many active contacts of the organization lack each way in.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -131,6 +140,82 @@ pub fn changes(old: &LoginPolicy, new: &LoginPolicy) -> Vec<SettingChange> {
             (from != to).then_some(SettingChange { setting, from, to })
         })
         .collect()
+}
+
+/// What the one saving a policy has already done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Assurance {
+    /// The admin proved their password recently enough (API keys always have).
+    pub proved: bool,
+    /// The saver accepts that the change strands contacts.
+    pub confirmed: bool,
+}
+
+/// What became of a policy save.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PolicySave {
+    /// The policy is the stored one already; nothing was written.
+    Unchanged,
+    /// The change needs the admin's password again first; nothing was written.
+    NeedsProof,
+    /// The change would strand contacts, as these sentences say; nothing was written.
+    NeedsConfirmation(Vec<String>),
+    /// The policy is saved, with these changes recorded.
+    Saved(Vec<SettingChange>),
+}
+
+/// Checks and saves the organization's new login policy. A policy that cannot work is refused
+/// as invalid input; the gates of [`Assurance`] are asked for in order (proof, then
+/// confirmation), and only a change that passes them all is written, with its audit events.
+pub async fn save(
+    app: &App,
+    org_id: OrgId,
+    new: LoginPolicy,
+    assurance: Assurance,
+    origin: &Origin,
+) -> Result<PolicySave, AppError> {
+    let (old, reach, own_gateway) = app
+        .db
+        .run(move |conn| {
+            Ok((
+                org_store::policy(conn, &org_id)?,
+                directory::reach(conn, &org_id)?,
+                sms_gateways::find(conn, &org_id)?.is_some(),
+            ))
+        })
+        .await?;
+    check_feasible(&new, own_gateway || app.deliveries.has_sms_gateway())?;
+    let changes = changes(&old, &new);
+    if changes.is_empty() {
+        return Ok(PolicySave::Unchanged);
+    }
+
+    if !assurance.proved {
+        return Ok(PolicySave::NeedsProof);
+    }
+    let warnings = stranding(&old, &new, reach);
+    if !warnings.is_empty() && !assurance.confirmed {
+        return Ok(PolicySave::NeedsConfirmation(warnings));
+    }
+
+    let events: Vec<_> = changes
+        .iter()
+        .map(|change| {
+            let detail = serde_json::to_value(change).unwrap_or_default();
+            origin.event(org_id, "policy.changed", detail)
+        })
+        .collect();
+    app.db
+        .transaction(move |conn| {
+            org_store::save_policy(conn, &org_id, &new)?;
+            for event in &events {
+                audit::record(conn, event)?;
+            }
+            Ok(())
+        })
+        .await?;
+    tracing::info!(org.id = %org_id, actor = %origin.actor.to_stored(), "login policy changed");
+    Ok(PolicySave::Saved(changes))
 }
 
 #[cfg(test)]

@@ -17,8 +17,9 @@
 //! downloads.
 //!
 //! Staff operations ([`assign`], [`staff_reply`], [`add_internal_note`], [`change_status`])
-//! take the acting admin and refuse admins who do not manage the organization; the console's
-//! request pages call them. Internal notes are never shown
+//! take the acting staff ([`super::staff::Staff`]: an admin, or an API key) and refuse staff
+//! who may not work on the organization; the console's request pages and the admin API call
+//! them. Internal notes are never shown
 //! to contacts. The contact is emailed about each new request and each staff reply;
 //! [`notify_contact`] is the one place that queues those emails in the outbox.
 
@@ -34,6 +35,7 @@ use super::{
     messages::MessageKind,
     org::{LoginPolicy, OrgId},
     session::ClientInfo,
+    staff::Staff,
 };
 use crate::{
     App, AppError,
@@ -704,17 +706,13 @@ pub async fn close_or_reopen(
         .await
 }
 
-/// Refuses an admin who does not manage the organization.
+/// Refuses staff who may not work on the organization.
 fn check_staff(
     conn: &mut crate::storage::DbConnection,
     org_id: &OrgId,
-    staff: &AdminId,
+    staff: &Staff,
 ) -> Result<(), AppError> {
-    if store::admin_manages(conn, org_id, staff)? {
-        Ok(())
-    } else {
-        Err(AppError::Forbidden)
-    }
+    staff.check(conn, org_id)
 }
 
 /// One page of the organization's request queue as staff see it: every contact's requests,
@@ -722,12 +720,12 @@ fn check_staff(
 pub async fn queue(
     app: &App,
     org_id: &OrgId,
-    staff: &AdminId,
+    staff: impl Into<Staff>,
     filter: RequestFilter,
     page: u32,
     per_page: u32,
 ) -> Result<RequestPage, AppError> {
-    let (org_id, staff) = (*org_id, *staff);
+    let (org_id, staff) = (*org_id, staff.into());
     app.db
         .run(move |conn| {
             check_staff(conn, &org_id, &staff)?;
@@ -748,10 +746,10 @@ pub struct StaffView {
 pub async fn staff_view(
     app: &App,
     org_id: &OrgId,
-    staff: &AdminId,
+    staff: impl Into<Staff>,
     number: i64,
 ) -> Result<StaffView, AppError> {
-    let (org_id, staff) = (*org_id, *staff);
+    let (org_id, staff) = (*org_id, staff.into());
     app.db
         .run(move |conn| {
             check_staff(conn, &org_id, &staff)?;
@@ -771,11 +769,11 @@ pub async fn staff_view(
 pub async fn assign(
     app: &App,
     org_id: &OrgId,
-    staff: &AdminId,
+    staff: impl Into<Staff>,
     number: i64,
     assignee: Option<AdminId>,
 ) -> Result<(), AppError> {
-    let (org_id, staff) = (*org_id, *staff);
+    let (org_id, staff) = (*org_id, staff.into());
     app.db
         .transaction(move |conn| {
             store::lock_for_writing(conn, &org_id)?;
@@ -800,14 +798,14 @@ pub async fn assign(
 pub async fn staff_reply(
     app: &App,
     org_id: &OrgId,
-    staff: &AdminId,
+    staff: impl Into<Staff>,
     number: i64,
     body: String,
     status: Option<RequestStatus>,
 ) -> Result<(), AppError> {
     check_text("body", &body)?;
     let reply_text = body.trim().to_owned();
-    let (org_id, staff) = (*org_id, *staff);
+    let (org_id, staff) = (*org_id, staff.into());
     let request = app
         .db
         .transaction(move |conn| {
@@ -818,7 +816,7 @@ pub async fn staff_reply(
             let reply = NewReplyRow {
                 request_id: &request.id,
                 author_kind: AuthorKind::Staff,
-                author_id: Some(staff.to_string()),
+                author_id: Some(staff.author_id()),
                 body: body.trim(),
                 internal: false,
                 created_at: now,
@@ -843,12 +841,12 @@ pub async fn staff_reply(
 pub async fn add_internal_note(
     app: &App,
     org_id: &OrgId,
-    staff: &AdminId,
+    staff: impl Into<Staff>,
     number: i64,
     body: String,
 ) -> Result<(), AppError> {
     check_text("body", &body)?;
-    let (org_id, staff) = (*org_id, *staff);
+    let (org_id, staff) = (*org_id, staff.into());
     app.db
         .transaction(move |conn| {
             store::lock_for_writing(conn, &org_id)?;
@@ -857,7 +855,7 @@ pub async fn add_internal_note(
             let note = NewReplyRow {
                 request_id: &request.id,
                 author_kind: AuthorKind::Staff,
-                author_id: Some(staff.to_string()),
+                author_id: Some(staff.author_id()),
                 body: body.trim(),
                 internal: true,
                 created_at: Utc::now().naive_utc(),
@@ -872,11 +870,11 @@ pub async fn add_internal_note(
 pub async fn change_status(
     app: &App,
     org_id: &OrgId,
-    staff: &AdminId,
+    staff: impl Into<Staff>,
     number: i64,
     status: RequestStatus,
 ) -> Result<(), AppError> {
-    let (org_id, staff) = (*org_id, *staff);
+    let (org_id, staff) = (*org_id, staff.into());
     app.db
         .transaction(move |conn| {
             store::lock_for_writing(conn, &org_id)?;
@@ -891,7 +889,7 @@ pub async fn change_status(
 fn staff_audit(
     conn: &mut crate::storage::DbConnection,
     org_id: OrgId,
-    staff: AdminId,
+    staff: Staff,
     kind: &'static str,
     number: i64,
 ) -> Result<(), AppError> {
@@ -899,7 +897,7 @@ fn staff_audit(
         conn,
         &AuditEvent {
             org_id: Some(org_id),
-            actor: Actor::Admin(staff.to_string()),
+            actor: staff.actor(),
             kind,
             detail: json!({ "number": number }),
             client_ip: String::new(),
@@ -937,11 +935,11 @@ fn check_category(draft: &CategoryDraft) -> Result<(), AppError> {
 pub async fn create_category(
     app: &App,
     org_id: &OrgId,
-    staff: &AdminId,
+    staff: impl Into<Staff>,
     draft: CategoryDraft,
 ) -> Result<CategoryId, AppError> {
     check_category(&draft)?;
-    let (org_id, staff) = (*org_id, *staff);
+    let (org_id, staff) = (*org_id, staff.into());
     app.db
         .transaction(move |conn| {
             store::lock_for_writing(conn, &org_id)?;
@@ -958,12 +956,12 @@ pub async fn create_category(
 pub async fn update_category(
     app: &App,
     org_id: &OrgId,
-    staff: &AdminId,
+    staff: impl Into<Staff>,
     id: &CategoryId,
     draft: CategoryDraft,
 ) -> Result<(), AppError> {
     check_category(&draft)?;
-    let (org_id, staff, id) = (*org_id, *staff, *id);
+    let (org_id, staff, id) = (*org_id, staff.into(), *id);
     app.db
         .transaction(move |conn| {
             store::lock_for_writing(conn, &org_id)?;
@@ -980,7 +978,7 @@ pub async fn update_category(
 fn category_audit(
     conn: &mut crate::storage::DbConnection,
     org_id: OrgId,
-    staff: AdminId,
+    staff: Staff,
     kind: &'static str,
     id: &CategoryId,
     draft: &CategoryDraft,
@@ -989,7 +987,7 @@ fn category_audit(
         conn,
         &AuditEvent {
             org_id: Some(org_id),
-            actor: Actor::Admin(staff.to_string()),
+            actor: staff.actor(),
             kind,
             detail: json!({
                 "category": id.to_string(),

@@ -17,20 +17,10 @@ use chrono::{NaiveDateTime, Utc};
 use serde::Serialize;
 use serde_json::json;
 
-use super::{
-    admin::AdminId,
-    audit::{Actor, AuditEvent},
-    ids::Id,
-    org::OrgId,
-    requests::has_stray_controls,
-};
+use super::{audit::AuditEvent, ids::Id, org::OrgId, requests::has_stray_controls, staff::Staff};
 use crate::{
     App, AppError,
-    storage::{
-        audit,
-        requests::{admin_manages, lock_for_writing},
-        solutions as store,
-    },
+    storage::{audit, requests::lock_for_writing, solutions as store},
 };
 
 /// A solution's id.
@@ -186,17 +176,15 @@ fn check_draft(draft: &SolutionDraft) -> Result<(), AppError> {
 pub async fn create(
     app: &App,
     org_id: &OrgId,
-    staff: &AdminId,
+    staff: impl Into<Staff>,
     draft: SolutionDraft,
 ) -> Result<SolutionId, AppError> {
     check_draft(&draft)?;
-    let (org_id, staff) = (*org_id, *staff);
+    let (org_id, staff) = (*org_id, staff.into());
     app.db
         .transaction(move |conn| {
             lock_for_writing(conn, &org_id)?;
-            if !admin_manages(conn, &org_id, &staff)? {
-                return Err(AppError::Forbidden);
-            }
+            staff.check(conn, &org_id)?;
             let id = store::insert(conn, &org_id, &draft, Utc::now().naive_utc())?;
             record(conn, org_id, staff, "solution.created", &id)?;
             Ok(id)
@@ -209,18 +197,16 @@ pub async fn create(
 pub async fn update(
     app: &App,
     org_id: &OrgId,
-    staff: &AdminId,
+    staff: impl Into<Staff>,
     id: &SolutionId,
     draft: SolutionDraft,
 ) -> Result<(), AppError> {
     check_draft(&draft)?;
-    let (org_id, staff, id) = (*org_id, *staff, *id);
+    let (org_id, staff, id) = (*org_id, staff.into(), *id);
     app.db
         .transaction(move |conn| {
             lock_for_writing(conn, &org_id)?;
-            if !admin_manages(conn, &org_id, &staff)? {
-                return Err(AppError::Forbidden);
-            }
+            staff.check(conn, &org_id)?;
             if !store::update(conn, &org_id, &id, &draft, Utc::now().naive_utc())? {
                 return Err(AppError::NotFound);
             }
@@ -233,7 +219,7 @@ pub async fn update(
 fn record(
     conn: &mut crate::storage::DbConnection,
     org_id: OrgId,
-    staff: AdminId,
+    staff: Staff,
     kind: &'static str,
     id: &SolutionId,
 ) -> Result<(), AppError> {
@@ -241,7 +227,7 @@ fn record(
         conn,
         &AuditEvent {
             org_id: Some(org_id),
-            actor: Actor::Admin(staff.to_string()),
+            actor: staff.actor(),
             kind,
             detail: json!({ "solution": id.to_string() }),
             client_ip: String::new(),

@@ -28,6 +28,10 @@ pub struct EventFilter {
     pub contact: Option<ContactId>,
     /// Events of exactly this kind.
     pub kind: Option<String>,
+    /// Only events at or after this moment.
+    pub since: Option<NaiveDateTime>,
+    /// Only events at or before this moment: pages of a log that keeps growing stay the same.
+    pub until: Option<NaiveDateTime>,
 }
 
 /// One page of the organization's events, newest first, and how many match in all.
@@ -51,6 +55,12 @@ pub fn page(
         }
         if let Some(kind) = &filter.kind {
             query = query.filter(audit_events::kind.eq(kind.clone()));
+        }
+        if let Some(since) = filter.since {
+            query = query.filter(audit_events::occurred_at.ge(since));
+        }
+        if let Some(until) = filter.until {
+            query = query.filter(audit_events::occurred_at.le(until));
         }
         query
     };

@@ -63,6 +63,11 @@ pub struct DeliveryFilter {
     pub state: Option<String>,
     /// `email` or `sms`.
     pub channel: Option<String>,
+    /// Only messages queued at or after this moment.
+    pub since: Option<NaiveDateTime>,
+    /// Only messages queued at or before this moment: pages of a log that keeps growing stay
+    /// the same.
+    pub until: Option<NaiveDateTime>,
 }
 
 /// Queues a message for the worker; returns its id.
@@ -230,6 +235,12 @@ pub fn page(
         }
         if let Some(channel) = &filter.channel {
             query = query.filter(outbox::channel.eq(channel.clone()));
+        }
+        if let Some(since) = filter.since {
+            query = query.filter(outbox::created_at.ge(since));
+        }
+        if let Some(until) = filter.until {
+            query = query.filter(outbox::created_at.le(until));
         }
         query
     };

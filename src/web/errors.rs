@@ -168,14 +168,21 @@ impl Problem {
         }
     }
 
-    /// The problem as a response.
+    /// The problem as a response: a 401 challenges for a bearer token, and a 429 says when to
+    /// try again in `Retry-After` too.
     pub fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::BAD_REQUEST);
         let body = serde_json::to_string(&self).unwrap_or_default();
-        Response::builder()
+        let mut response = Response::builder()
             .status(status)
-            .content_type(PROBLEM_JSON)
-            .body(body)
+            .content_type(PROBLEM_JSON);
+        if status == StatusCode::UNAUTHORIZED {
+            response = response.header(header::WWW_AUTHENTICATE, "Bearer");
+        }
+        if let Some(seconds) = self.retry_after_seconds {
+            response = response.header(header::RETRY_AFTER, seconds.to_string());
+        }
+        response.body(body)
     }
 }
 

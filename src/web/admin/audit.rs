@@ -82,6 +82,7 @@ async fn page(
     let filter = EventFilter {
         contact,
         kind: kind.clone(),
+        ..EventFilter::default()
     };
     let (page, offset) = paging(query.page, PER_PAGE);
     let org_id = org.id;

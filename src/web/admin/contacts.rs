@@ -2,6 +2,9 @@
 //! enabling and unlocking one, ending its sessions, setting or clearing its password, sending
 //! it an invitation to set a password itself, and
 //! importing contacts from CSV (all or nothing, with a report of every row).
+//!
+//! The changes themselves are [`crate::domain::directory`]'s, which the admin API calls too;
+//! this page checks the typed details first only to show every refusal next to its field.
 
 use std::sync::Arc;
 
@@ -15,15 +18,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{
-    Chrome, FieldErrors, Pager, admin_event, open_org, orgs::read_upload, paging, render, to_login,
+    Chrome, FieldErrors, Pager, admin_event, admin_origin, open_org, orgs::read_upload, paging,
+    render, to_login,
 };
 use crate::{
     App, AppError,
     domain::{
         admin_login::AdminSession,
-        audit::AuditEvent,
         contact::{ContactId, ContactStatus},
-        directory::{self as rules, ContactDetails, ImportRow},
+        directory::{self as rules, ContactAction, ContactDetails, ImportRow},
         org::Organization,
         password_reset,
     },
@@ -249,10 +252,7 @@ async fn check_details(
     Ok(match taken {
         Some(field) => {
             let mut errors = FieldErrors::new();
-            errors.insert(
-                field,
-                format!("Another contact of this organization already has this {field}."),
-            );
+            errors.insert(field, rules::taken_message(field));
             Err(errors)
         }
         None => Ok(details),
@@ -285,17 +285,21 @@ async fn add(
             return render_contact(app, jar, page).await;
         }
     };
-    let mut event = admin_event(&session, &org, req, "contact.added", json!({}));
-    let org_id = org.id;
-    let id = app
-        .db
-        .transaction(move |conn| {
-            let id = directory::add(conn, &org_id, &details)?;
-            event.detail = json!({ "contact_id": id.to_string(), "name": details.name });
-            audit::record(conn, &event)?;
-            Ok(id)
-        })
-        .await?;
+    let id = match rules::add(app, org.id, details, &admin_origin(&session, req)).await {
+        Ok(id) => id,
+        Err(AppError::Conflict(message)) => {
+            let page = ContactPage {
+                session: &session,
+                org: &org,
+                contact: typed_line(&form, blank_line()),
+                errors: taken_error(message),
+                notice: None,
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+            };
+            return render_contact(app, jar, page).await;
+        }
+        Err(other) => return Err(other.into()),
+    };
     Ok(see_other(&format!(
         "/admin/orgs/{slug}/contacts/{id}?notice=added"
     )))
@@ -365,34 +369,37 @@ async fn edit(
             return render_contact(app, jar, page).await;
         }
     };
-    let before = json!({ "name": entry.name, "email": entry.email, "mobile": entry.mobile });
-    let after = json!({ "name": details.name, "email": details.email, "mobile": details.mobile });
-    let events: Vec<AuditEvent> = ["name", "email", "mobile"]
-        .into_iter()
-        .filter(|field| before[field] != after[field])
-        .map(|field| {
-            let detail = json!({
-                "contact_id": id,
-                "setting": format!("contact {field}"),
-                "from": before[field],
-                "to": after[field],
-            });
-            admin_event(&session, &org, req, "contact.changed", detail)
-        })
-        .collect();
-    let org_id = org.id;
-    app.db
-        .transaction(move |conn| {
-            directory::update_details(conn, &org_id, &contact_id, &details)?;
-            for event in &events {
-                audit::record(conn, event)?;
-            }
-            Ok(())
-        })
-        .await?;
+    let origin = admin_origin(&session, req);
+    match rules::change_details(app, org.id, contact_id, details, &origin).await {
+        Ok(_) => {}
+        Err(AppError::Conflict(message)) => {
+            let page = ContactPage {
+                session: &session,
+                org: &org,
+                contact: typed_line(&form, ContactLine::from_entry(entry)),
+                errors: taken_error(message),
+                notice: None,
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+            };
+            return render_contact(app, jar, page).await;
+        }
+        Err(other) => return Err(other.into()),
+    }
     Ok(see_other(&format!(
         "/admin/orgs/{slug}/contacts/{id}?notice=saved"
     )))
+}
+
+/// The field error for an email or mobile number another contact has.
+fn taken_error(message: String) -> FieldErrors {
+    let field = if message.contains("mobile") && !message.contains("email") {
+        "mobile"
+    } else {
+        "email"
+    };
+    let mut errors = FieldErrors::new();
+    errors.insert(field, message);
+    errors
 }
 
 #[derive(Deserialize)]
@@ -448,24 +455,34 @@ async fn act(
             "/admin/orgs/{slug}/contacts/{id}?notice=invited"
         )));
     }
-    let (kind, notice) = match action.as_str() {
-        "disable" => ("contact.disabled", "disabled"),
-        "enable" => ("contact.enabled", "enabled"),
-        "unlock" => ("contact.unlocked", "unlocked"),
-        "end-sessions" => ("contact.sessions_ended", "sessions"),
-        "password" => ("contact.password_set", "password"),
-        "clear-password" => ("contact.password_cleared", "cleared"),
+    let origin = admin_origin(&session, req);
+    let (outcome, notice) = match action.as_str() {
+        "disable" | "enable" | "unlock" | "end-sessions" => {
+            let (act, notice) = match action.as_str() {
+                "disable" => (ContactAction::Disable, "disabled"),
+                "enable" => (ContactAction::Enable, "enabled"),
+                "unlock" => (ContactAction::Unlock, "unlocked"),
+                _ => (ContactAction::EndSessions, "sessions"),
+            };
+            (
+                rules::act(app, org_id, contact_id, act, &origin).await,
+                notice,
+            )
+        }
+        "password" => {
+            let password = SecretString::new(form.password);
+            let outcome = rules::set_password(app, &org, contact_id, password, &origin).await;
+            (outcome, "password")
+        }
+        "clear-password" => {
+            let outcome = rules::clear_password(app, org_id, contact_id, &origin).await;
+            (outcome, "cleared")
+        }
         _ => return Err(AppError::NotFound.into()),
     };
-    let mut hash = None;
-    if action == "password" {
-        let policy = app
-            .db
-            .run(move |conn| org_store::policy(conn, &org_id))
-            .await?;
-        if let Err(AppError::Invalid { message, .. }) =
-            rules::check_password(&form.password, &policy, &org)
-        {
+    match outcome {
+        Ok(()) => {}
+        Err(AppError::Invalid { message, .. }) => {
             let mut errors = FieldErrors::new();
             errors.insert("password", message);
             let page = ContactPage {
@@ -478,29 +495,8 @@ async fn act(
             };
             return render_contact(app, jar, page).await;
         }
-        hash = Some(app.hasher.hash(SecretString::new(form.password)).await?);
+        Err(other) => return Err(other.into()),
     }
-    let event = admin_event(&session, &org, req, kind, detail);
-    app.db
-        .transaction(move |conn| {
-            match action.as_str() {
-                "disable" => {
-                    directory::set_status(conn, &org_id, &contact_id, ContactStatus::Disabled)?;
-                    sessions::delete_for_contact(conn, &org_id, &contact_id)?;
-                }
-                "enable" => {
-                    directory::set_status(conn, &org_id, &contact_id, ContactStatus::Active)?;
-                }
-                "unlock" => directory::unlock(conn, &org_id, &contact_id)?,
-                "end-sessions" => {
-                    sessions::delete_for_contact(conn, &org_id, &contact_id)?;
-                }
-                _ => directory::set_password_hash(conn, &org_id, &contact_id, hash.as_deref())?,
-            }
-            audit::record(conn, &event)
-        })
-        .await?;
-    tracing::info!(org.id = %org_id, contact.id = %contact_id, action = kind, "contact changed");
     Ok(see_other(&format!(
         "/admin/orgs/{slug}/contacts/{id}?notice={notice}"
     )))

@@ -89,6 +89,7 @@ async fn page(
     let filter = DeliveryFilter {
         state: state.map(str::to_owned),
         channel: channel.map(str::to_owned),
+        ..DeliveryFilter::default()
     };
     let (page, offset) = paging(query.page, PER_PAGE);
     let org_id = org.id;

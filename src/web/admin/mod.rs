@@ -42,7 +42,7 @@ use crate::{
     App, AppError,
     domain::{
         admin_login::{self, AdminSession},
-        audit::{Actor, AuditEvent},
+        audit::{Actor, AuditEvent, Origin},
         org::Organization,
         session,
     },
@@ -264,6 +264,14 @@ pub fn admin_event(
         actor: Actor::Admin(session.admin.id.to_string()),
         kind,
         detail,
+        client_ip: cookies::client_info(req).ip,
+    }
+}
+
+/// This admin, from where this request came: the origin of the changes it makes.
+pub fn admin_origin(session: &AdminSession, req: &Request) -> Origin {
+    Origin {
+        actor: Actor::Admin(session.admin.id.to_string()),
         client_ip: cookies::client_info(req).ip,
     }
 }

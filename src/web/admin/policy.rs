@@ -6,7 +6,9 @@
 //! gateway); the admin proved the password within the last 10 minutes, or types it again;
 //! and a change that would strand contacts says how many and how they get in, and is saved
 //! only once the admin confirms. Each changed setting becomes one `policy.changed` audit event
-//! with its old and new value, written in the same transaction as the policy. The portal reads
+//! with its old and new value, written in the same transaction as the policy. The checks and
+//! the save are [`policy_change::save`]'s, the same the API's login policy `PUT` goes through;
+//! this page asks for the password and the confirmation it calls for. The portal reads
 //! the policy per request, so a saved change holds from the next login attempt.
 
 use std::{collections::HashMap, sync::Arc};
@@ -20,17 +22,17 @@ use poem::{
 use serde::Serialize;
 
 use super::{
-    Chrome, FieldErrors, admin_event, managed_org, orgs::NoticeQuery, render, signed_in, to_login,
+    Chrome, FieldErrors, admin_origin, managed_org, orgs::NoticeQuery, render, signed_in, to_login,
 };
 use crate::{
     App,
     domain::{
         admin_login::{self, AdminSession},
         org::{LoginMode, LoginPolicy, Organization, OtpChannel, SelfRegistration},
-        policy_change::{self, ContactReach},
+        policy_change::{self, Assurance, PolicySave},
     },
     secret::SecretString,
-    storage::{audit, directory, orgs as org_store},
+    storage::orgs as org_store,
     web::{cookies, csrf, see_other},
 };
 
@@ -40,20 +42,6 @@ pub fn routes(route: Route) -> Route {
         "/admin/orgs/:slug/settings/self-service-portal",
         poem::get(page).post(save),
     )
-}
-
-/// Whether an SMS gateway can carry this organization's codes: its own, or the platform's.
-/// The file outbox of a server without a gateway does not count: it reaches nobody's phone.
-async fn sms_gateway_configured(app: &App, org: &Organization) -> Result<bool, crate::AppError> {
-    if app.deliveries.has_sms_gateway() {
-        return Ok(true);
-    }
-    let org_id = org.id;
-    let own = app
-        .db
-        .run(move |conn| crate::storage::sms_gateways::find(conn, &org_id))
-        .await?;
-    Ok(own.is_some())
 }
 
 /// A whole-number setting of the form.
@@ -522,14 +510,9 @@ async fn save(
         form.get("csrf").map(String::as_str).unwrap_or_default(),
     )?;
     let org_id = org.id;
-    let (old, reach): (LoginPolicy, ContactReach) = app
+    let old = app
         .db
-        .run(move |conn| {
-            Ok((
-                org_store::policy(conn, &org_id)?,
-                directory::reach(conn, &org_id)?,
-            ))
-        })
+        .run(move |conn| org_store::policy(conn, &org_id))
         .await?;
     let refuse = |session: &AdminSession, outcome: Outcome, status: StatusCode| {
         render_page(
@@ -555,28 +538,13 @@ async fn save(
             return refuse(&session, outcome, StatusCode::UNPROCESSABLE_ENTITY);
         }
     };
-    let gateway = sms_gateway_configured(app, &org).await?;
-    if let Err(error) = policy_change::check_feasible(&new, gateway) {
-        let crate::AppError::Invalid { field, message } = error else {
-            return Err(error.into());
-        };
-        let mut outcome = Outcome::default();
-        match field {
-            Some(field) => {
-                outcome.errors.insert(field, message);
-            }
-            None => outcome.error = Some(message),
-        }
-        return refuse(&session, outcome, StatusCode::UNPROCESSABLE_ENTITY);
-    }
-    let changes = policy_change::changes(&old, &new);
-    if changes.is_empty() {
-        return Ok(see_other(&format!(
-            "/admin/orgs/{slug}/settings/self-service-portal?notice=unchanged"
-        )));
-    }
-
-    if admin_login::needs_reproof(session.proved_at, Utc::now().naive_utc()) {
+    let origin = admin_origin(&session, req);
+    let mut assurance = Assurance {
+        proved: !admin_login::needs_reproof(session.proved_at, Utc::now().naive_utc()),
+        confirmed: form.get("confirm").map(String::as_str) == Some("yes"),
+    };
+    let mut outcome = policy_change::save(app, org_id, new.clone(), assurance, &origin).await;
+    if matches!(outcome, Ok(PolicySave::NeedsProof)) {
         let typed = form.get("admin_password").cloned().unwrap_or_default();
         let message = if typed.is_empty() {
             "Enter your password again: your last proof is more than 10 minutes old."
@@ -600,35 +568,36 @@ async fn save(
             };
             return refuse(&session, outcome, StatusCode::UNAUTHORIZED);
         }
+        assurance.proved = true;
+        outcome = policy_change::save(app, org_id, new, assurance, &origin).await;
     }
 
-    let warnings = policy_change::stranding(&old, &new, reach);
-    if !warnings.is_empty() && form.get("confirm").map(String::as_str) != Some("yes") {
-        let outcome = Outcome {
-            warnings,
-            ..Outcome::default()
-        };
-        return refuse(&session, outcome, StatusCode::CONFLICT);
-    }
-
-    let events: Vec<_> = changes
-        .iter()
-        .map(|change| {
-            let detail = serde_json::to_value(change).unwrap_or_default();
-            admin_event(&session, &org, req, "policy.changed", detail)
-        })
-        .collect();
-    app.db
-        .transaction(move |conn| {
-            org_store::save_policy(conn, &org_id, &new)?;
-            for event in &events {
-                audit::record(conn, event)?;
+    let notice = match outcome {
+        Ok(PolicySave::Saved(_)) => "saved",
+        Ok(PolicySave::Unchanged) => "unchanged",
+        Ok(PolicySave::NeedsConfirmation(warnings)) => {
+            let outcome = Outcome {
+                warnings,
+                ..Outcome::default()
+            };
+            return refuse(&session, outcome, StatusCode::CONFLICT);
+        }
+        Ok(PolicySave::NeedsProof) => {
+            return Err(crate::AppError::internal("a proved save asked for proof").into());
+        }
+        Err(crate::AppError::Invalid { field, message }) => {
+            let mut outcome = Outcome::default();
+            match field {
+                Some(field) => {
+                    outcome.errors.insert(field, message);
+                }
+                None => outcome.error = Some(message),
             }
-            Ok(())
-        })
-        .await?;
-    tracing::info!(org.id = %org.id, admin.id = %session.admin.id, "login policy changed");
+            return refuse(&session, outcome, StatusCode::UNPROCESSABLE_ENTITY);
+        }
+        Err(other) => return Err(other.into()),
+    };
     Ok(see_other(&format!(
-        "/admin/orgs/{slug}/settings/self-service-portal?notice=saved"
+        "/admin/orgs/{slug}/settings/self-service-portal?notice={notice}"
     )))
 }

@@ -1,14 +1,16 @@
-//! Administration with an API key: organizations and their branding, their login policy, contacts, and read
-//! access to service categories, solutions, requests, deliveries and the audit log.
+//! Administration with an API key: organizations and their branding, their login policy,
+//! contacts (details, passwords, invitations, status, lockout, sessions), and the delivery log
+//! and audit log with their filters.
 //!
 //! A key reaches the organization it is scoped to, or every organization for a platform key;
 //! any other organization is answered 404, exactly as if it did not exist. Every change is
 //! written to the audit log in the same transaction, with the key as its actor. A login policy
 //! change is checked as in the console (ranges, an SMS gateway for mobile codes) and, when it
-//! would strand contacts, refused with 409 unless repeated with `confirm=true`. Known limits:
-//! the console's re-entry of the admin's password has no API counterpart (keys carry no
-//! password); categories, solutions and requests are read-only here, and contacts' details
-//! cannot yet be edited through the API.
+//! would strand contacts, refused with 409 unless repeated with `confirm=true`; the checks and
+//! the save are [`policy_change::save`]'s, as in the console. Contacts are changed through
+//! [`crate::domain::directory`]'s functions, the console's own. Service categories, solutions
+//! and requests are in [`super::admin_content`]. Known limit: the console's re-entry of the
+//! admin's password has no API counterpart (keys carry no password).
 
 use chrono::Utc;
 use poem::Request;
@@ -21,26 +23,33 @@ use serde_json::json;
 
 use super::{
     AdminAuth, ApiError, ApiResult, ApiTags, client,
-    content::{self, Category, RequestPage, RequestSummary, paging, search_text},
+    content::{
+        self, ApiPriority, ApiRequestStatus, Category, RequestPage, RequestSummary, paging,
+        search_text,
+    },
     portal::{ApiLoginMode, ApiOtpChannel},
     utc,
 };
 use crate::{
     App, AppError,
     domain::{
+        admin::AdminId,
         api_keys::ApiKey,
-        audit::{Actor, AuditEvent},
-        contact::{ContactId, ContactStatus, mask_email, mask_mobile},
-        directory as rules,
+        audit::{Actor, AuditEvent, Origin},
+        contact::{ContactId, mask_email, mask_mobile},
+        directory::{self as rules, ContactAction},
         org::{
             Branding, LoginPolicy, OrgId, OrgStatus, Organization, SelfRegistration, check_slug,
         },
-        policy_change,
+        password_reset,
+        policy_change::{self, Assurance, PolicySave},
         portal_settings::{self, PortalSettings},
+        requests::CategoryId,
     },
+    secret::SecretString,
     storage::{
         audit, audit_log, directory, orgs as org_store, outbox, portal_settings as settings_store,
-        requests as request_store, sessions, sms_gateways, solutions as solution_store,
+        requests as request_store, solutions as solution_store,
     },
 };
 
@@ -275,6 +284,65 @@ pub struct NewContact {
     pub mobile: Option<String>,
 }
 
+/// Changes to a contact's details: only the fields given change, and `""` removes an email
+/// address or a mobile number (a contact keeps at least one of them).
+#[derive(Object, Debug)]
+pub struct ContactPatch {
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub name: Option<String>,
+    #[oai(validator(max_length = 254))]
+    pub email: Option<String>,
+    #[oai(validator(max_length = 32))]
+    pub mobile: Option<String>,
+}
+
+/// A password an admin sets for a contact, by the organization's password rules.
+#[derive(Object)]
+pub struct NewPassword {
+    #[oai(validator(min_length = 1, max_length = 128))]
+    pub password: String,
+}
+
+/// What became of an email or SMS.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[oai(rename_all = "snake_case")]
+pub enum ApiDeliveryState {
+    Pending,
+    Sending,
+    Sent,
+    Dropped,
+    Failed,
+}
+
+impl ApiDeliveryState {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Sending => "sending",
+            Self::Sent => "sent",
+            Self::Dropped => "dropped",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// How a message travels.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[oai(rename_all = "snake_case")]
+pub enum ApiChannel {
+    Email,
+    Sms,
+}
+
+impl ApiChannel {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Email => "email",
+            Self::Sms => "sms",
+        }
+    }
+}
+
 /// A solution as admins see it, drafts included.
 #[derive(Object, Debug)]
 pub struct AdminSolution {
@@ -382,6 +450,13 @@ pub enum ContactResponse {
 }
 
 #[derive(ApiResponse)]
+pub enum InvitationResponse {
+    /// The invitation is on its way: the contact sets a password from the email.
+    #[oai(status = 202)]
+    Accepted(Json<ContactInfo>),
+}
+
+#[derive(ApiResponse)]
 pub enum CategoriesResponse {
     /// Every service category, in order.
     #[oai(status = 200)]
@@ -417,7 +492,7 @@ pub enum AuditResponse {
 }
 
 /// The organization at `slug`, when the key reaches it; not found otherwise.
-async fn reached_org(app: &App, key: &ApiKey, slug: &str) -> Result<Organization, AppError> {
+pub async fn reached_org(app: &App, key: &ApiKey, slug: &str) -> Result<Organization, AppError> {
     let slug = slug.to_owned();
     let org = app
         .db
@@ -439,16 +514,10 @@ fn key_event(
     kind: &'static str,
     detail: serde_json::Value,
 ) -> AuditEvent {
-    AuditEvent {
-        org_id: Some(org_id),
-        actor: Actor::ApiKey(key.id.to_string()),
-        kind,
-        detail,
-        client_ip: client(req).ip,
-    }
+    key_origin(key, req).event(org_id, kind, detail)
 }
 
-fn offset(page: u32, per_page: u32) -> i64 {
+pub fn offset(page: u32, per_page: u32) -> i64 {
     i64::from(page - 1) * i64::from(per_page)
 }
 
@@ -467,15 +536,6 @@ async fn entry(
     Ok((contact_id, found))
 }
 
-/// What can be done to a contact in one call.
-#[derive(Clone, Copy)]
-enum ContactAction {
-    Disable,
-    Enable,
-    Unlock,
-    EndSessions,
-}
-
 async fn act_on_contact(
     app: &App,
     key: &ApiKey,
@@ -485,41 +545,37 @@ async fn act_on_contact(
 ) -> ApiResult<ContactResponse> {
     let org = reached_org(app, key, slug).await?;
     let (contact_id, _) = entry(app, org.id, id).await?;
-    let kind = match action {
-        ContactAction::Disable => "contact.disabled",
-        ContactAction::Enable => "contact.enabled",
-        ContactAction::Unlock => "contact.unlocked",
-        ContactAction::EndSessions => "contact.sessions_ended",
-    };
-    let event = key_event(
-        key,
-        org.id,
-        req,
-        kind,
-        json!({ "contact_id": contact_id.to_string() }),
-    );
-    let org_id = org.id;
-    app.db
-        .transaction(move |conn| {
-            match action {
-                ContactAction::Disable => {
-                    directory::set_status(conn, &org_id, &contact_id, ContactStatus::Disabled)?;
-                    sessions::delete_for_contact(conn, &org_id, &contact_id)?;
-                }
-                ContactAction::Enable => {
-                    directory::set_status(conn, &org_id, &contact_id, ContactStatus::Active)?;
-                }
-                ContactAction::Unlock => directory::unlock(conn, &org_id, &contact_id)?,
-                ContactAction::EndSessions => {
-                    sessions::delete_for_contact(conn, &org_id, &contact_id)?;
-                }
-            }
-            audit::record(conn, &event)
-        })
-        .await?;
-    tracing::info!(org.id = %org_id, contact.id = %contact_id, action = kind, "contact changed");
+    rules::act(app, org.id, contact_id, action, &key_origin(key, req)).await?;
     let (_, changed) = entry(app, org.id, id).await?;
     Ok(ContactResponse::Ok(Json(ContactInfo::of(changed))))
+}
+
+/// This key, from where this request came: the origin of the changes it makes.
+pub fn key_origin(key: &ApiKey, req: &Request) -> Origin {
+    Origin {
+        actor: Actor::ApiKey(key.id.to_string()),
+        client_ip: client(req).ip,
+    }
+}
+
+/// A refusal of the domain as the API answers it: a conflict keeps its sentence, which the
+/// domain made safe to show.
+pub fn shown(error: AppError) -> ApiError {
+    match error {
+        AppError::Conflict(message) => {
+            ApiError::with_detail(AppError::Conflict(String::new()), message)
+        }
+        other => other.into(),
+    }
+}
+
+/// The first broken rule of typed contact details, as the API refuses it.
+fn first_refusal(errors: Vec<(&'static str, String)>) -> AppError {
+    let (field, message) = errors
+        .into_iter()
+        .next()
+        .unwrap_or(("name", "Check the contact's details.".to_owned()));
+    AppError::invalid(field, message)
 }
 
 #[OpenApi(prefix_path = "/admin", tag = "ApiTags::Admin")]
@@ -725,50 +781,27 @@ impl AdminApi {
         body: Json<LoginPolicyDoc>,
     ) -> ApiResult<PolicyResponse> {
         let org = reached_org(&app, &auth.0, &slug).await?;
-        let org_id = org.id;
+        let assurance = Assurance {
+            proved: true,
+            confirmed: confirm.0 == Some(true),
+        };
+        let origin = key_origin(&auth.0, req);
         let new = body.0.into_policy();
-        let (old, reach, own_gateway) = app
-            .db
-            .run(move |conn| {
-                Ok((
-                    org_store::policy(conn, &org_id)?,
-                    directory::reach(conn, &org_id)?,
-                    sms_gateways::find(conn, &org_id)?.is_some(),
-                ))
-            })
-            .await?;
-        let gateway = own_gateway || app.deliveries.has_sms_gateway();
-        policy_change::check_feasible(&new, gateway)?;
-        let changes = policy_change::changes(&old, &new);
-        if changes.is_empty() {
-            return Ok(PolicyResponse::Ok(Json(LoginPolicyDoc::of(old))));
-        }
-        let warnings = policy_change::stranding(&old, &new, reach);
-        if !warnings.is_empty() && confirm.0 != Some(true) {
-            return Err(ApiError::with_detail(
+        match policy_change::save(&app, org.id, new, assurance, &origin).await? {
+            PolicySave::NeedsConfirmation(warnings) => Err(ApiError::with_detail(
                 AppError::Conflict(String::new()),
                 format!("{} Repeat with confirm=true to save.", warnings.join(" ")),
-            ));
+            )),
+            PolicySave::NeedsProof => Err(AppError::internal("a key was asked for proof").into()),
+            PolicySave::Unchanged | PolicySave::Saved(_) => {
+                let org_id = org.id;
+                let stored = app
+                    .db
+                    .run(move |conn| org_store::policy(conn, &org_id))
+                    .await?;
+                Ok(PolicyResponse::Ok(Json(LoginPolicyDoc::of(stored))))
+            }
         }
-        let events: Vec<_> = changes
-            .iter()
-            .map(|change| {
-                let detail = serde_json::to_value(change).unwrap_or_default();
-                key_event(&auth.0, org_id, req, "policy.changed", detail)
-            })
-            .collect();
-        let saved = new.clone();
-        app.db
-            .transaction(move |conn| {
-                org_store::save_policy(conn, &org_id, &saved)?;
-                for event in &events {
-                    audit::record(conn, event)?;
-                }
-                Ok(())
-            })
-            .await?;
-        tracing::info!(org.id = %org_id, api_key.id = %auth.0.id, "login policy changed");
-        Ok(PolicyResponse::Ok(Json(LoginPolicyDoc::of(new))))
     }
 
     /// The organization's contacts whose name, email or mobile contains `q`, by name.
@@ -834,34 +867,10 @@ impl AdminApi {
             body.mobile.as_deref().unwrap_or_default(),
             &app.config.phone_region,
         )
-        .map_err(|errors| {
-            let (field, message) = errors
-                .into_iter()
-                .next()
-                .unwrap_or(("name", "Check the contact's details.".to_owned()));
-            AppError::invalid(field, message)
-        })?;
-        let mut event = key_event(&auth.0, org.id, req, "contact.added", json!({}));
-        let org_id = org.id;
-        let id = app
-            .db
-            .transaction(move |conn| {
-                if directory::identifier_taken(conn, &org_id, &details, None)?.is_some() {
-                    return Err(AppError::Conflict("identifier taken".to_owned()));
-                }
-                let id = directory::add(conn, &org_id, &details)?;
-                event.detail = json!({ "contact_id": id.to_string(), "name": details.name });
-                audit::record(conn, &event)?;
-                Ok(id)
-            })
+        .map_err(first_refusal)?;
+        let id = rules::add(&app, org.id, details, &key_origin(&auth.0, req))
             .await
-            .map_err(|error| match error {
-                AppError::Conflict(_) => ApiError::with_detail(
-                    AppError::Conflict(String::new()),
-                    "Another contact of this organization has that email or mobile.",
-                ),
-                other => other.into(),
-            })?;
+            .map_err(shown)?;
         let (_, created) = entry(&app, org.id, &id.to_string()).await?;
         Ok(ContactResponse::Created(Json(ContactInfo::of(created))))
     }
@@ -952,6 +961,121 @@ impl AdminApi {
         act_on_contact(&app, &auth.0, req, (&slug, &id), ContactAction::EndSessions).await
     }
 
+    /// Changes a contact's name, email address or mobile number, checked as in the console;
+    /// an email or mobile number another contact of the organization has is refused (409).
+    #[oai(
+        path = "/orgs/:slug/contacts/:id",
+        method = "patch",
+        operation_id = "admin_update_contact"
+    )]
+    async fn update_contact(
+        &self,
+        app: poem::web::Data<&std::sync::Arc<App>>,
+        req: &Request,
+        auth: AdminAuth,
+        slug: Path<String>,
+        id: Path<String>,
+        body: Json<ContactPatch>,
+    ) -> ApiResult<ContactResponse> {
+        let org = reached_org(&app, &auth.0, &slug).await?;
+        let (contact_id, stored) = entry(&app, org.id, &id).await?;
+        let patch = body.0;
+        let details = rules::check_details(
+            patch.name.as_deref().unwrap_or(&stored.name),
+            patch
+                .email
+                .as_deref()
+                .unwrap_or(stored.email.as_deref().unwrap_or_default()),
+            patch
+                .mobile
+                .as_deref()
+                .unwrap_or(stored.mobile.as_deref().unwrap_or_default()),
+            &app.config.phone_region,
+        )
+        .map_err(first_refusal)?;
+        let origin = key_origin(&auth.0, req);
+        rules::change_details(&app, org.id, contact_id, details, &origin)
+            .await
+            .map_err(shown)?;
+        let (_, changed) = entry(&app, org.id, &id).await?;
+        Ok(ContactResponse::Ok(Json(ContactInfo::of(changed))))
+    }
+
+    /// Sets a contact's password, by the organization's password rules.
+    #[oai(
+        path = "/orgs/:slug/contacts/:id/password",
+        method = "put",
+        operation_id = "admin_set_contact_password"
+    )]
+    async fn set_password(
+        &self,
+        app: poem::web::Data<&std::sync::Arc<App>>,
+        req: &Request,
+        auth: AdminAuth,
+        slug: Path<String>,
+        id: Path<String>,
+        body: Json<NewPassword>,
+    ) -> ApiResult<ContactResponse> {
+        let org = reached_org(&app, &auth.0, &slug).await?;
+        let (contact_id, _) = entry(&app, org.id, &id).await?;
+        let password = SecretString::new(body.0.password);
+        let origin = key_origin(&auth.0, req);
+        rules::set_password(&app, &org, contact_id, password, &origin).await?;
+        let (_, changed) = entry(&app, org.id, &id).await?;
+        Ok(ContactResponse::Ok(Json(ContactInfo::of(changed))))
+    }
+
+    /// Removes a contact's password.
+    #[oai(
+        path = "/orgs/:slug/contacts/:id/password",
+        method = "delete",
+        operation_id = "admin_clear_contact_password"
+    )]
+    async fn clear_password(
+        &self,
+        app: poem::web::Data<&std::sync::Arc<App>>,
+        req: &Request,
+        auth: AdminAuth,
+        slug: Path<String>,
+        id: Path<String>,
+    ) -> ApiResult<ContactResponse> {
+        let org = reached_org(&app, &auth.0, &slug).await?;
+        let (contact_id, _) = entry(&app, org.id, &id).await?;
+        let origin = key_origin(&auth.0, req);
+        rules::clear_password(&app, org.id, contact_id, &origin).await?;
+        let (_, changed) = entry(&app, org.id, &id).await?;
+        Ok(ContactResponse::Ok(Json(ContactInfo::of(changed))))
+    }
+
+    /// Emails a contact a link to set their password, as the console's invitation button does.
+    #[oai(
+        path = "/orgs/:slug/contacts/:id/invitation",
+        method = "post",
+        operation_id = "admin_invite_contact"
+    )]
+    async fn invite(
+        &self,
+        app: poem::web::Data<&std::sync::Arc<App>>,
+        req: &Request,
+        auth: AdminAuth,
+        slug: Path<String>,
+        id: Path<String>,
+    ) -> ApiResult<InvitationResponse> {
+        let org = reached_org(&app, &auth.0, &slug).await?;
+        let (contact_id, _) = entry(&app, org.id, &id).await?;
+        let org_id = org.id;
+        let policy = app
+            .db
+            .run(move |conn| org_store::policy(conn, &org_id))
+            .await?;
+        let detail = json!({ "contact_id": contact_id.to_string() });
+        let event = key_origin(&auth.0, req).event(org.id, "contact.invited", detail);
+        password_reset::invite(&app, &org, &policy, &contact_id, event).await?;
+        tracing::info!(org.id = %org.id, contact.id = %contact_id, "password invitation sent");
+        let (_, invited) = entry(&app, org.id, &id).await?;
+        Ok(InvitationResponse::Accepted(Json(ContactInfo::of(invited))))
+    }
+
     /// The organization's service categories, inactive ones included.
     #[oai(
         path = "/orgs/:slug/service-categories",
@@ -1014,11 +1138,17 @@ impl AdminApi {
         )))
     }
 
-    /// The organization's requests, every contact's, newest first.
+    /// The organization's requests, every contact's, newest first, filtered as the console's
+    /// queue: by `status`, `category_id`, `priority`, `assignee` (an admin's id, or `none` for
+    /// requests nobody is assigned to) and words or a number (`q`).
     #[oai(
         path = "/orgs/:slug/requests",
         method = "get",
         operation_id = "admin_list_requests"
+    )]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one argument per query parameter, as the spec lists them"
     )]
     async fn requests(
         &self,
@@ -1026,6 +1156,10 @@ impl AdminApi {
         auth: AdminAuth,
         slug: Path<String>,
         #[oai(validator(max_length = 200))] q: Query<Option<String>>,
+        status: Query<Option<ApiRequestStatus>>,
+        #[oai(validator(max_length = 64))] category_id: Query<Option<String>>,
+        priority: Query<Option<ApiPriority>>,
+        #[oai(validator(max_length = 64))] assignee: Query<Option<String>>,
         #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))] page: Query<
             Option<u32>,
         >,
@@ -1036,9 +1170,26 @@ impl AdminApi {
         let org = reached_org(&app, &auth.0, &slug).await?;
         let (page, per_page) = paging(page.0, per_page.0);
         let q = search_text(q.0);
+        let category_id = match category_id.0.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(text) => Some(CategoryId::parse(text).ok_or_else(|| {
+                AppError::invalid("category_id", "Give one of the organization's categories.")
+            })?),
+        };
+        let assignee = match assignee.0.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some("none") => Some(None),
+            Some(text) => Some(Some(AdminId::parse(text).ok_or_else(|| {
+                AppError::invalid("assignee", "Give an admin's id, or none.")
+            })?)),
+        };
         let filter = request_store::RequestFilter {
+            contact_id: None,
+            status: status.0.map(ApiRequestStatus::to_domain),
+            category_id,
+            priority: priority.0.map(ApiPriority::to_domain),
+            assignee,
             text: Some(q).filter(|t| !t.is_empty()),
-            ..request_store::RequestFilter::default()
         };
         let org_id = org.id;
         let found = app
@@ -1054,16 +1205,26 @@ impl AdminApi {
     }
 
     /// The organization's delivery log, newest first: never a body, recipients masked.
+    /// Filtered by `state`, `channel` and the time a message was queued (`since`, `until`);
+    /// pages stay the same while the log grows when `until` is kept from the first page.
     #[oai(
         path = "/orgs/:slug/deliveries",
         method = "get",
         operation_id = "admin_list_deliveries"
+    )]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one argument per query parameter, as the spec lists them"
     )]
     async fn deliveries(
         &self,
         app: poem::web::Data<&std::sync::Arc<App>>,
         auth: AdminAuth,
         slug: Path<String>,
+        state: Query<Option<ApiDeliveryState>>,
+        channel: Query<Option<ApiChannel>>,
+        since: Query<Option<chrono::DateTime<Utc>>>,
+        until: Query<Option<chrono::DateTime<Utc>>>,
         #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))] page: Query<
             Option<u32>,
         >,
@@ -1074,7 +1235,12 @@ impl AdminApi {
         let org = reached_org(&app, &auth.0, &slug).await?;
         let (page, per_page) = paging(page.0, per_page.0);
         let org_id = org.id;
-        let filter = outbox::DeliveryFilter::default();
+        let filter = outbox::DeliveryFilter {
+            state: state.0.map(|s| s.as_str().to_owned()),
+            channel: channel.0.map(|c| c.as_str().to_owned()),
+            since: since.0.map(|at| at.naive_utc()),
+            until: until.0.map(|at| at.naive_utc()),
+        };
         let (found, total) = app
             .db
             .run(move |conn| {
@@ -1112,11 +1278,17 @@ impl AdminApi {
         })))
     }
 
-    /// The organization's audit log, newest first, optionally of one kind of event.
+    /// The organization's audit log, newest first: every event, or those of one `kind`, by or
+    /// about one `contact` (an id), at or after `since` and at or before `until`. Pages stay
+    /// the same while the log grows when `until` is kept from the first page.
     #[oai(
         path = "/orgs/:slug/audit-events",
         method = "get",
         operation_id = "admin_list_audit_events"
+    )]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one argument per query parameter, as the spec lists them"
     )]
     async fn audit_events(
         &self,
@@ -1124,6 +1296,9 @@ impl AdminApi {
         auth: AdminAuth,
         slug: Path<String>,
         #[oai(validator(max_length = 64))] kind: Query<Option<String>>,
+        #[oai(validator(max_length = 64))] contact: Query<Option<String>>,
+        since: Query<Option<chrono::DateTime<Utc>>>,
+        until: Query<Option<chrono::DateTime<Utc>>>,
         #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))] page: Query<
             Option<u32>,
         >,
@@ -1134,9 +1309,20 @@ impl AdminApi {
         let org = reached_org(&app, &auth.0, &slug).await?;
         let (page, per_page) = paging(page.0, per_page.0);
         let org_id = org.id;
+        let contact = match contact.0.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(text) => Some(ContactId::parse(text).ok_or_else(|| {
+                AppError::invalid(
+                    "contact",
+                    "Give a contact's id, as the contacts list shows it.",
+                )
+            })?),
+        };
         let filter = audit_log::EventFilter {
-            contact: None,
+            contact,
             kind: kind.0.filter(|k| !k.trim().is_empty()),
+            since: since.0.map(|at| at.naive_utc()),
+            until: until.0.map(|at| at.naive_utc()),
         };
         let (found, total) = app
             .db

@@ -91,7 +91,7 @@ pub enum ApiRequestStatus {
 }
 
 impl ApiRequestStatus {
-    fn from_domain(status: RequestStatus) -> Self {
+    pub fn from_domain(status: RequestStatus) -> Self {
         match status {
             RequestStatus::Open => Self::Open,
             RequestStatus::InProgress => Self::InProgress,
@@ -101,7 +101,7 @@ impl ApiRequestStatus {
         }
     }
 
-    fn to_domain(self) -> RequestStatus {
+    pub fn to_domain(self) -> RequestStatus {
         match self {
             Self::Open => RequestStatus::Open,
             Self::InProgress => RequestStatus::InProgress,
@@ -123,7 +123,7 @@ pub enum ApiPriority {
 }
 
 impl ApiPriority {
-    fn from_domain(priority: Priority) -> Self {
+    pub fn from_domain(priority: Priority) -> Self {
         match priority {
             Priority::Low => Self::Low,
             Priority::Medium => Self::Medium,
@@ -132,7 +132,7 @@ impl ApiPriority {
         }
     }
 
-    fn to_domain(self) -> Priority {
+    pub fn to_domain(self) -> Priority {
         match self {
             Self::Low => Priority::Low,
             Self::Medium => Priority::Medium,
@@ -309,7 +309,7 @@ fn summary(solution: &Solution) -> SolutionSummary {
     }
 }
 
-fn check_writable(signed_in: &SignedIn) -> Result<(), AppError> {
+pub fn check_writable(signed_in: &SignedIn) -> Result<(), AppError> {
     if signed_in.org.status == OrgStatus::Retired {
         Err(AppError::Forbidden)
     } else {
@@ -318,7 +318,7 @@ fn check_writable(signed_in: &SignedIn) -> Result<(), AppError> {
 }
 
 /// A request number from the path; anything else names no request.
-fn number(text: &str) -> Result<i64, AppError> {
+pub fn number(text: &str) -> Result<i64, AppError> {
     text.parse::<i64>()
         .ok()
         .filter(|n| *n > 0)

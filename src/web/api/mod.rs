@@ -2,7 +2,8 @@
 //! Swagger UI at `/api/docs` ([`docs`]), and one module per group of endpoints: portal
 //! information and login ([`portal`]), the contact's own account ([`me`]), forgotten
 //! passwords, self-registration and changes of email or mobile number ([`account`]), solutions,
-//! categories and requests ([`content`]), and administration with API keys ([`admin`]).
+//! categories and requests ([`content`]) and their files ([`attachments`]), and administration
+//! with API keys ([`admin`], and [`admin_content`] for categories, solutions and requests).
 //!
 //! Handlers call the same domain functions as the pages, so limits, lockouts and the audit log
 //! are the same whichever way a contact or admin comes in. Credentials travel only as bearer
@@ -13,10 +14,13 @@
 //! Everything of an organization a credential does not belong to answers 404, exactly as if it
 //! did not exist. Errors are `application/problem+json` ([`crate::web::errors::Problem`]):
 //! handlers return [`ApiError`], and failures before any handler runs (malformed JSON, a wrong
-//! content type, unknown routes, body too large) become problems in `web::errors`.
+//! content type, unknown routes, body too large) become problems in `web::errors`. Every 401
+//! carries `WWW-Authenticate: Bearer` and every 429 `Retry-After`, whichever way it is made.
 
 pub mod account;
 pub mod admin;
+pub mod admin_content;
+pub mod attachments;
 pub mod content;
 pub mod docs;
 pub mod me;
@@ -58,6 +62,9 @@ pub enum ApiTags {
     Admin,
 }
 
+/// The `WWW-Authenticate` challenge of every 401: a bearer token is the only credential.
+pub const BEARER: &str = "Bearer";
+
 /// Every error an endpoint answers with, as `application/problem+json`.
 #[derive(ApiResponse, Debug)]
 pub enum ApiError {
@@ -66,7 +73,12 @@ pub enum ApiError {
     BadRequest(Json<Problem>),
     /// No valid credentials were given, or the ones given were refused.
     #[oai(status = 401, content_type = "application/problem+json")]
-    Unauthorized(Json<Problem>),
+    Unauthorized(
+        Json<Problem>,
+        /// Always `Bearer`: the only way credentials are taken.
+        #[oai(header = "WWW-Authenticate")]
+        String,
+    ),
     /// The credentials are valid but may not do this.
     #[oai(status = 403, content_type = "application/problem+json")]
     Forbidden(Json<Problem>),
@@ -87,7 +99,12 @@ pub enum ApiError {
     Invalid(Json<Problem>),
     /// Too many attempts; `retry_after_seconds` says when to try again.
     #[oai(status = 429, content_type = "application/problem+json")]
-    TooManyRequests(Json<Problem>),
+    TooManyRequests(
+        Json<Problem>,
+        /// Seconds to wait before trying again, as `retry_after_seconds`.
+        #[oai(header = "Retry-After")]
+        u64,
+    ),
     /// Something went wrong inside Portico.
     #[oai(status = 500, content_type = "application/problem+json")]
     Internal(Json<Problem>),
@@ -107,8 +124,10 @@ impl From<AppError> for ApiError {
             AppError::Invalid { .. } => Self::Invalid(problem),
             AppError::Forbidden | AppError::CsrfRejected => Self::Forbidden(problem),
             AppError::PayloadTooLarge => Self::TooLarge(problem),
-            AppError::Unauthenticated => Self::Unauthorized(problem),
-            AppError::RateLimited { .. } => Self::TooManyRequests(problem),
+            AppError::Unauthenticated => Self::Unauthorized(problem, BEARER.to_owned()),
+            AppError::RateLimited { retry_after_secs } => {
+                Self::TooManyRequests(problem, retry_after_secs)
+            }
             AppError::Conflict(_) => Self::Conflict(problem),
             AppError::Unavailable(_) => Self::Unavailable(problem),
             AppError::Internal(_) => Self::Internal(problem),
@@ -122,14 +141,14 @@ impl ApiError {
         let mut api_error = Self::from(error);
         let problem = match &mut api_error {
             Self::BadRequest(p)
-            | Self::Unauthorized(p)
+            | Self::Unauthorized(p, _)
             | Self::Forbidden(p)
             | Self::NotFound(p)
             | Self::Conflict(p)
             | Self::TooLarge(p)
             | Self::UnsupportedMediaType(p)
             | Self::Invalid(p)
-            | Self::TooManyRequests(p)
+            | Self::TooManyRequests(p, _)
             | Self::Internal(p)
             | Self::Unavailable(p) => p,
         };
@@ -253,24 +272,28 @@ clients. Contacts log in through a portal's login endpoints and send the token t
 `Authorization: Bearer <token>`. Admin clients send an API key the same way. Errors are \
 `application/problem+json` with a stable `type`.";
 
+/// Every group of endpoints, in the order the spec lists them.
+type Endpoints = (
+    portal::PortalApi,
+    me::MeApi,
+    account::AccountApi,
+    content::ContentApi,
+    attachments::AttachmentApi,
+    admin::AdminApi,
+    admin_content::AdminContentApi,
+);
+
 /// The API with every endpoint, as served and as the spec describes it.
-pub fn service() -> OpenApiService<
-    (
-        portal::PortalApi,
-        me::MeApi,
-        account::AccountApi,
-        content::ContentApi,
-        admin::AdminApi,
-    ),
-    (),
-> {
+pub fn service() -> OpenApiService<Endpoints, ()> {
     OpenApiService::new(
         (
             portal::PortalApi,
             me::MeApi,
             account::AccountApi,
             content::ContentApi,
+            attachments::AttachmentApi,
             admin::AdminApi,
+            admin_content::AdminContentApi,
         ),
         "Portico API",
         "1.0.0",
