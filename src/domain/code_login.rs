@@ -23,6 +23,7 @@ use super::{
 use crate::{
     App, AppError,
     config::PlatformLimits,
+    metrics::LoginOutcome,
     storage::{
         DbConnection, accounts, audit, limits, message_templates, orgs,
         otp::{self as codes, NewCode},
@@ -472,14 +473,29 @@ pub async fn verify_code(
     let policy = policy.clone();
     let signer = app.signer.clone();
     let client = client.clone();
-    app.db
+    let check = app
+        .db
         .run(move |conn| {
             let now = Utc::now().naive_utc();
             let check = check_code(conn, &signer, &policy, &org_id, &attempt_id, &code, now)?;
             record_check(conn, org_id, &check, None, &client)?;
             Ok(check)
         })
-        .await
+        .await?;
+    count_check(app, org_id, &check);
+    Ok(check)
+}
+
+/// Counts a code check in the instance's metrics.
+fn count_check(app: &App, org_id: super::org::OrgId, check: &CodeCheck) {
+    match check {
+        CodeCheck::Proven { method, .. } => {
+            app.metrics.login(org_id, method, LoginOutcome::Succeeded);
+        }
+        CodeCheck::Refused | CodeCheck::Retired => {
+            app.metrics.login(org_id, "otp", LoginOutcome::Failed);
+        }
+    }
 }
 
 /// Writes a code check into the audit log: its method, and the page it came from when that
@@ -788,22 +804,29 @@ pub async fn verify_common_code(
     let common_id = common_id.trim().chars().take(64).collect::<String>();
     let signer = app.signer.clone();
     let client = client.clone();
-    app.db
+    let checks = app
+        .db
         .run(move |conn| {
             let now = Utc::now().naive_utc();
             let Some(attempts) = codes::find_common(conn, &common_id, now)? else {
                 return Ok(Vec::new());
             };
-            let mut proven = Vec::new();
+            let mut checks = Vec::new();
             for (org_id, attempt_id) in attempts {
                 let policy = orgs::policy(conn, &org_id)?;
                 let check = check_code(conn, &signer, &policy, &org_id, &attempt_id, &code, now)?;
                 record_check(conn, org_id, &check, Some("common"), &client)?;
-                if let CodeCheck::Proven { contact, .. } = check {
-                    proven.push(contact);
-                }
+                checks.push((org_id, check));
             }
-            Ok(proven)
+            Ok(checks)
         })
-        .await
+        .await?;
+    let mut proven = Vec::new();
+    for (org_id, check) in checks {
+        count_check(app, org_id, &check);
+        if let CodeCheck::Proven { contact, .. } = check {
+            proven.push(contact);
+        }
+    }
+    Ok(proven)
 }
