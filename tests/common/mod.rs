@@ -50,12 +50,22 @@ macro_rules! both_backends {
 }
 
 /// A PostgreSQL database made for one test and dropped with it.
-struct PgDatabase {
+pub struct PgDatabase {
     admin_url: String,
     name: String,
 }
 
 impl PgDatabase {
+    /// A fresh database and its URL; `None` (said loudly) when PostgreSQL is not configured.
+    pub async fn fresh() -> Option<(Self, String)> {
+        let admin_url = postgres_admin_url()?;
+        Some(
+            tokio::task::spawn_blocking(move || Self::create(&admin_url))
+                .await
+                .unwrap(),
+        )
+    }
+
     fn create(admin_url: &str) -> (Self, String) {
         let name = format!("portico_test_{}", uuid::Uuid::new_v4().simple());
         let mut conn = PgConnection::establish(admin_url)
