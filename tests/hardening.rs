@@ -166,10 +166,8 @@ async fn a_body_over_the_limit_is_refused_even_without_a_length(backend: Backend
         "{answer}"
     );
 
-    let form = format!(
-        "POST /portal/acme/login HTTP/1.1\r\nHost: x\r\nContent-Type: \
-         application/x-www-form-urlencoded\r\nContent-Length: 1000000\r\n\r\nidentifier="
-    );
+    let form = "POST /portal/acme/login HTTP/1.1\r\nHost: x\r\nContent-Type: \
+        application/x-www-form-urlencoded\r\nContent-Length: 1000000\r\n\r\nidentifier=";
     let answer = raw(&app, form.as_bytes(), Duration::from_secs(10)).await;
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
     assert!(
