@@ -21,6 +21,7 @@ both_backends!(
     hsts_only_when_the_public_url_is_https,
     a_body_over_the_limit_is_refused_even_without_a_length,
     a_request_that_trickles_its_body_runs_out_of_time,
+    a_connection_that_sends_nothing_is_closed,
     cookies_carry_the_flags_of_the_design,
     metrics_count_logins_codes_and_latency,
     metrics_answer_only_loopback_or_the_token,
@@ -200,6 +201,25 @@ async fn a_request_that_trickles_its_body_runs_out_of_time(backend: Backend) {
     );
     let normal = app.browser().get("/portal/acme/login").await;
     assert_eq!(normal.status, StatusCode::OK, "other requests go on");
+}
+
+async fn a_connection_that_sends_nothing_is_closed(backend: Backend) {
+    let Some(app) = TestApp::demo_with(backend, |config| config.request_timeout_secs = 1).await
+    else {
+        return;
+    };
+    let addr = app.base.trim_start_matches("http://");
+    let started = Instant::now();
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut buffer = [0u8; 256];
+    let closed = tokio::time::timeout(Duration::from_secs(20), stream.read(&mut buffer)).await;
+    assert!(
+        matches!(closed, Ok(Ok(0) | Err(_))),
+        "the silent connection is still open: {closed:?}"
+    );
+    let waited = started.elapsed();
+    assert!(waited < Duration::from_secs(12), "closed after {waited:?}");
+    eprintln!("a silent connection was cut after {waited:?} (limit 1 s + 5 s)");
 }
 
 /// The `Set-Cookie` header of `name` in `page`, lowercased.

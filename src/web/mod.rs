@@ -8,6 +8,12 @@
 //! its body in holds a connection for no longer than that), the body size limit, the mapping of organizations' own host names to their
 //! portals, and the cookie jar. Handlers parse input, call the domain and
 //! render a page; they hold no SQL.
+//!
+//! A connection that sends nothing for the request time limit plus five seconds is closed.
+//! Known limit: once a client has sent part of a request's headers, nothing bounds how long
+//! it may take to send the rest (the server's connection handling waits for the request it
+//! has begun), so a client that stops halfway through its headers holds its connection. A
+//! reverse proxy in front of Portico is the place to bound header reading.
 
 pub mod admin;
 pub mod api;
@@ -101,7 +107,11 @@ pub async fn serve(
         tracing::info!(%addr, "listening");
     }
     let worker = tokio::spawn(crate::domain::delivery::run_worker(app.clone()));
+    // A connection that sends nothing is closed a little after the request time limit, which
+    // only starts once a request's headers are in.
+    let silence = std::time::Duration::from_secs(app.config.request_timeout_secs + 5);
     let served = poem::Server::new_with_acceptor(acceptor)
+        .idle_timeout(silence)
         .run_with_graceful_shutdown(
             routes(app),
             shutdown,
