@@ -4,7 +4,7 @@
 //!
 //! Each client is one browser and one API client of a demo contact: it logs in once, then
 //! loops over its portal's home, solutions and request list, the API's request list, and
-//! every fifth round a fresh password login (by form on even rounds, by the API on odd ones).
+//! every fifth round a fresh password login (by form in a new browser, or by the API, in turn).
 //! Any answer that is not a success or the expected redirect, and any transport error or
 //! timeout (30 s), is an error; the run prints counts, errors and p50/p99 per kind, and fails
 //! when there was any error. The run is bounded: clients at most 1,000, seconds at most 600,
@@ -182,13 +182,18 @@ async fn api_login(
     }
 }
 
-async fn client(n: usize, base: String, until: Instant, max_rounds: u64, tally: Arc<Mutex<Tally>>) {
-    let http = reqwest::Client::builder()
+/// A client with its own cookie jar that does not follow redirects, like a browser.
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(30))
         .build()
-        .unwrap();
+        .unwrap()
+}
+
+async fn client(n: usize, base: String, until: Instant, max_rounds: u64, tally: Arc<Mutex<Tally>>) {
+    let http = browser();
     let (slug, email) = CONTACTS[n % CONTACTS.len()];
     let started = Instant::now();
     let error = form_login(&http, &base, slug, email).await;
@@ -214,7 +219,8 @@ async fn client(n: usize, base: String, until: Instant, max_rounds: u64, tally: 
         if round % 5 == 0 {
             let started = Instant::now();
             if round % 10 == 0 {
-                let error = form_login(&http, &base, slug, email).await;
+                // A new browser logs in: a logged-in one is sent from the login page home.
+                let error = form_login(&browser(), &base, slug, email).await;
                 tally
                     .lock()
                     .unwrap()
