@@ -8,6 +8,7 @@ use rand::{RngCore, rngs::OsRng};
 use crate::{
     AppError, Config,
     domain::{delivery::Deliveries, messages::Messages, password::PasswordHasher, signing::Signer},
+    metrics::Metrics,
     secret::SecretString,
     storage::{DatabaseUrl, Db},
     web::pages::Pages,
@@ -22,6 +23,8 @@ pub struct App {
     pub pages: Pages,
     pub messages: Messages,
     pub deliveries: Deliveries,
+    /// What `/metrics` shows of this instance.
+    pub metrics: Metrics,
 }
 
 impl App {
@@ -47,6 +50,7 @@ impl App {
         Ok(Arc::new(Self {
             messages: Messages::load()?,
             deliveries,
+            metrics: Metrics::default(),
             config,
             db,
             hasher,

@@ -31,6 +31,11 @@ pub struct Config {
     pub secret_key: Option<SecretString>,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// Longest a request may take, reading its body included, before it is answered 503.
+    pub request_timeout_secs: u64,
+    /// The bearer token `/metrics` asks for. Without one, `/metrics` answers only clients on
+    /// the loopback address.
+    pub metrics_token: Option<SecretString>,
     /// Argon2id parameters for new password hashes.
     pub password_hashing: PasswordHashing,
     /// Where emails go: an SMTP server, or `.eml` files under `<data dir>/mail/` when unset.
@@ -172,6 +177,8 @@ struct FileConfig {
     data_dir: Option<PathBuf>,
     secret_key: Option<String>,
     max_body_bytes: Option<usize>,
+    request_timeout_secs: Option<u64>,
+    metrics_token: Option<String>,
     password_hashing: Option<PasswordHashing>,
     smtp_url: Option<String>,
     mail_from: Option<String>,
@@ -250,6 +257,18 @@ impl Config {
             })?,
             None => file.max_body_bytes.unwrap_or(1024 * 1024),
         };
+        let request_timeout_secs = match env.get("PORTICO_REQUEST_TIMEOUT_SECS") {
+            Some(text) => text.parse().ok().filter(|secs| *secs > 0).ok_or_else(|| {
+                ConfigError(
+                    "PORTICO_REQUEST_TIMEOUT_SECS must be a whole number of seconds above 0."
+                        .to_owned(),
+                )
+            })?,
+            None => file.request_timeout_secs.unwrap_or(30).max(1),
+        };
+        let metrics_token = pick(&None, "PORTICO_METRICS_TOKEN", file.metrics_token)
+            .filter(|token| !token.is_empty())
+            .map(Secret::new);
         let password_hashing = file.password_hashing.unwrap_or_default();
         check_hashing(&password_hashing)?;
 
@@ -288,6 +307,8 @@ impl Config {
             data_dir,
             secret_key,
             max_body_bytes,
+            request_timeout_secs,
+            metrics_token,
             password_hashing,
             smtp_url,
             mail_from,

@@ -11,6 +11,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod fixtures;
+pub mod metrics;
 pub mod secret;
 pub mod storage;
 pub mod web;

@@ -23,6 +23,7 @@ use super::{
 use crate::{
     App, AppError,
     config::PlatformLimits,
+    metrics::LoginOutcome,
     storage::{
         DbConnection, accounts, audit, limits, message_templates, orgs,
         otp::{self as codes, NewCode},
@@ -111,9 +112,33 @@ struct Plan {
     recipient: Option<Contact>,
 }
 
+/// The least time a code request takes to answer. A request for a contact writes a code and
+/// its messages, which one for an unknown identifier does not; answering no sooner than this
+/// hides that difference (measured at about 10 ms) from anyone timing the answers.
+pub const CODE_REQUEST_FLOOR: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Waits until `floor` has passed since `started`.
+async fn after_floor<T>(started: tokio::time::Instant, answer: T) -> T {
+    tokio::time::sleep_until(started + CODE_REQUEST_FLOOR).await;
+    answer
+}
+
 /// Handles a code request: checks the limits, makes the attempt and, when the identifier
-/// belongs to a contact who may get one, a code and its messages.
+/// belongs to a contact who may get one, a code and its messages. It answers no sooner than
+/// [`CODE_REQUEST_FLOOR`], whoever asked.
 pub async fn request_code(
+    app: &App,
+    org: &Organization,
+    policy: &LoginPolicy,
+    requester: Requester,
+    client: &ClientInfo,
+) -> Result<CodeRequested, AppError> {
+    let started = tokio::time::Instant::now();
+    let answer = make_code(app, org, policy, requester, client).await;
+    after_floor(started, answer).await
+}
+
+async fn make_code(
     app: &App,
     org: &Organization,
     policy: &LoginPolicy,
@@ -472,14 +497,29 @@ pub async fn verify_code(
     let policy = policy.clone();
     let signer = app.signer.clone();
     let client = client.clone();
-    app.db
+    let check = app
+        .db
         .run(move |conn| {
             let now = Utc::now().naive_utc();
             let check = check_code(conn, &signer, &policy, &org_id, &attempt_id, &code, now)?;
             record_check(conn, org_id, &check, None, &client)?;
             Ok(check)
         })
-        .await
+        .await?;
+    count_check(app, org_id, &check);
+    Ok(check)
+}
+
+/// Counts a code check in the instance's metrics.
+fn count_check(app: &App, org_id: super::org::OrgId, check: &CodeCheck) {
+    match check {
+        CodeCheck::Proven { method, .. } => {
+            app.metrics.login(org_id, method, LoginOutcome::Succeeded);
+        }
+        CodeCheck::Refused | CodeCheck::Retired => {
+            app.metrics.login(org_id, "otp", LoginOutcome::Failed);
+        }
+    }
 }
 
 /// Writes a code check into the audit log: its method, and the page it came from when that
@@ -595,6 +635,16 @@ struct CommonCandidate {
 /// typed, valid in every live organization where that identifier may log in by code there
 /// (the organization allows codes alone and sends them to that kind of identifier).
 pub async fn request_common_code(
+    app: &App,
+    identifier: &Identifier,
+    client: &ClientInfo,
+) -> Result<CommonCodeRequested, AppError> {
+    let started = tokio::time::Instant::now();
+    let answer = make_common_code(app, identifier, client).await;
+    after_floor(started, answer).await
+}
+
+async fn make_common_code(
     app: &App,
     identifier: &Identifier,
     client: &ClientInfo,
@@ -788,22 +838,29 @@ pub async fn verify_common_code(
     let common_id = common_id.trim().chars().take(64).collect::<String>();
     let signer = app.signer.clone();
     let client = client.clone();
-    app.db
+    let checks = app
+        .db
         .run(move |conn| {
             let now = Utc::now().naive_utc();
             let Some(attempts) = codes::find_common(conn, &common_id, now)? else {
                 return Ok(Vec::new());
             };
-            let mut proven = Vec::new();
+            let mut checks = Vec::new();
             for (org_id, attempt_id) in attempts {
                 let policy = orgs::policy(conn, &org_id)?;
                 let check = check_code(conn, &signer, &policy, &org_id, &attempt_id, &code, now)?;
                 record_check(conn, org_id, &check, Some("common"), &client)?;
-                if let CodeCheck::Proven { contact, .. } = check {
-                    proven.push(contact);
-                }
+                checks.push((org_id, check));
             }
-            Ok(proven)
+            Ok(checks)
         })
-        .await
+        .await?;
+    let mut proven = Vec::new();
+    for (org_id, check) in checks {
+        count_check(app, org_id, &check);
+        if let CodeCheck::Proven { contact, .. } = check {
+            proven.push(contact);
+        }
+    }
+    Ok(proven)
 }

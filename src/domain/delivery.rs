@@ -10,6 +10,11 @@
 //! organization has one (set in the admin console), else to the platform's gateway when one is
 //! configured, otherwise into JSON files under `<data dir>/sms/`. Errors kept for admins are cut short and
 //! stripped of anything that looks like an address or a number.
+//!
+//! Delivery is at least once: an instance that dies after a gateway accepted a message but
+//! before recording it leaves the message to be sent again when its lease runs out. Every
+//! copy of one message carries the same key (an `Idempotency-Key` header to the SMS gateway,
+//! a `Message-ID` in email), so a gateway or a mail client can tell a repeat from a new one.
 
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
@@ -118,6 +123,7 @@ impl GatewayTransport {
             .client
             .request(method, gateway.url.expose())
             .header("content-type", &gateway.content_type)
+            .header("idempotency-key", &message.id)
             .body(body);
         for (name, value) in &gateway.headers {
             request = request.header(name, value.expose());
@@ -273,6 +279,9 @@ async fn deliver(app: &App, message: Message) -> Result<(), AppError> {
         other => Err(format!("unknown channel {other}")),
     };
 
+    if !codes.is_empty() {
+        app.metrics.code_message(&message.channel, sent.is_ok());
+    }
     let id = message.id.clone();
     let now = Utc::now().naive_utc();
     match sent {
@@ -340,6 +349,7 @@ async fn send_email(transport: &EmailTransport, message: &Message) -> Result<(),
         .from(from)
         .to(to)
         .subject(message.subject.clone())
+        .message_id(Some(format!("<{}@portico>", message.id)))
         .multipart(MultiPart::alternative_plain_html(
             message.body_text.clone(),
             message.body_html.clone(),
@@ -402,12 +412,20 @@ async fn write_file(
     let stamp = Utc::now().format("%Y%m%dT%H%M%S%.3f");
     let path = dir.join(format!("{stamp}-{id}.{extension}"));
     let partial = dir.join(format!(".{stamp}-{id}.{extension}.partial"));
-    tokio::fs::write(&partial, bytes)
-        .await
-        .map_err(|error| format!("cannot write to the outbox folder: {}", error.kind()))?;
-    tokio::fs::rename(&partial, &path)
-        .await
-        .map_err(|error| format!("cannot write to the outbox folder: {}", error.kind()))
+    let written = match tokio::fs::write(&partial, bytes).await {
+        Ok(()) => tokio::fs::rename(&partial, &path).await,
+        Err(error) => Err(error),
+    };
+    if let Err(error) = written {
+        // A full disk leaves a cut-off file behind: remove it so that it takes no more room
+        // and nobody mistakes it for a message.
+        let _ = tokio::fs::remove_file(&partial).await;
+        return Err(format!(
+            "cannot write to the outbox folder: {}",
+            error.kind()
+        ));
+    }
+    Ok(())
 }
 
 /// Keeps an error fit for an admin's eyes and the log: short, with no address or number.

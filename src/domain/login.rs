@@ -19,6 +19,7 @@ use super::{
 };
 use crate::{
     App, AppError,
+    metrics::LoginOutcome,
     secret::SecretString,
     storage::{
         accounts::{self, ContactCredentials},
@@ -211,10 +212,11 @@ async fn settle(
 ) -> Result<(), AppError> {
     let contact_id = found.map(|f| f.contact.id);
     let policy = policy.clone();
-    let (kind, reason) = match proof {
-        Proof::Proven(_) => ("login.succeeded", None),
-        Proof::Refused(reason) => ("login.failed", Some(*reason)),
+    let (kind, reason, outcome) = match proof {
+        Proof::Proven(_) => ("login.succeeded", None, LoginOutcome::Succeeded),
+        Proof::Refused(reason) => ("login.failed", Some(*reason), LoginOutcome::Failed),
     };
+    app.metrics.login(org_id, "password", outcome);
     let event = AuditEvent {
         org_id: Some(org_id),
         actor: contact_id.map_or(Actor::Anonymous, |id| Actor::Contact(id.to_string())),

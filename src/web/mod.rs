@@ -4,9 +4,16 @@
 //! Middleware, outermost first: the request log (one line per request with its id, method,
 //! path, status and time; never a query string, body, cookie or address), the client's
 //! address (believing `X-Forwarded-For` only from trusted proxies), security headers, the
-//! error page, the body size limit, the mapping of organizations' own host names to their
+//! error page, the request time limit (reading the body included, so a client that trickles
+//! its body in holds a connection for no longer than that), the body size limit, the mapping of organizations' own host names to their
 //! portals, and the cookie jar. Handlers parse input, call the domain and
 //! render a page; they hold no SQL.
+//!
+//! A connection that sends nothing for the request time limit plus five seconds is closed.
+//! Known limit: once a client has sent part of a request's headers, nothing bounds how long
+//! it may take to send the rest (the server's connection handling waits for the request it
+//! has begun), so a client that stops halfway through its headers holds its connection. A
+//! reverse proxy in front of Portico is the place to bound header reading.
 
 pub mod admin;
 pub mod api;
@@ -18,6 +25,7 @@ pub mod csrf;
 pub mod errors;
 pub mod health;
 pub mod hosts;
+pub mod metrics;
 pub mod pages;
 pub mod password_reset;
 pub mod portal;
@@ -45,6 +53,8 @@ pub struct RequestId(pub Uuid);
 /// Every route of Portico, with its middleware.
 pub fn routes(app: Arc<App>) -> impl Endpoint {
     let max_body = app.config.max_body_bytes;
+    let time_limit = std::time::Duration::from_secs(app.config.request_timeout_secs);
+    let timed_app = app.clone();
     let https = app.config.is_https();
     let proxies = Arc::new(app.config.trusted_proxies.clone());
     let host_map = Arc::new(hosts::HostMap::default());
@@ -64,6 +74,7 @@ pub fn routes(app: Arc<App>) -> impl Endpoint {
         )
         .at("/healthz", poem::get(health::healthz))
         .at("/readyz", poem::get(health::readyz))
+        .at("/metrics", poem::get(metrics::metrics))
         .at("/static/*path", poem::get(assets::file));
     let route = admin::routes(route);
     let route = api::routes(route);
@@ -76,10 +87,11 @@ pub fn routes(app: Arc<App>) -> impl Endpoint {
             hosts::route_mapped_host(next, req, app, map, public)
         })
         .around(move |next, req| limit_body(next, req, max_body))
+        .around(move |next, req| limit_time(next, req, time_limit))
         .around(errors::render_error_page)
         .around(move |next, req| security_headers(next, req, https))
         .around(move |next, req| client_address(next, req, proxies.clone()))
-        .around(log_request)
+        .around(move |next, req| log_request(next, req, timed_app.clone()))
         .data(app)
 }
 
@@ -99,7 +111,11 @@ pub async fn serve(
         tracing::info!(%addr, "listening");
     }
     let worker = tokio::spawn(crate::domain::delivery::run_worker(app.clone()));
+    // A connection that sends nothing is closed a little after the request time limit, which
+    // only starts once a request's headers are in.
+    let silence = std::time::Duration::from_secs(app.config.request_timeout_secs + 5);
     let served = poem::Server::new_with_acceptor(acceptor)
+        .idle_timeout(silence)
         .run_with_graceful_shutdown(
             routes(app),
             shutdown,
@@ -110,7 +126,11 @@ pub async fn serve(
     served
 }
 
-async fn log_request<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Response> {
+async fn log_request<E: Endpoint>(
+    next: E,
+    mut req: Request,
+    app: Arc<App>,
+) -> poem::Result<Response> {
     let id = RequestId(Uuid::new_v4());
     req.extensions_mut().insert(id);
     let started = Instant::now();
@@ -121,7 +141,9 @@ async fn log_request<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Res
         Err(error) => error.into_response(),
     };
     let status = response.status().as_u16();
-    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let elapsed = started.elapsed();
+    app.metrics.request(elapsed);
+    let elapsed_ms = elapsed.as_secs_f64() * 1000.0;
     tracing::info!(
         request.id = %id.0,
         http.method = %method,
@@ -179,7 +201,10 @@ async fn security_headers<E: Endpoint>(
     let path = req.uri().path();
     let is_asset =
         path.starts_with("/static/") || path.starts_with("/api/docs/") || is_portal_asset(path);
-    let mut response = next.call(req).await?.into_response();
+    let mut response = match next.call(req).await {
+        Ok(response) => response.into_response(),
+        Err(error) => error.into_response(),
+    };
     let headers = response.headers_mut();
     let fixed = [
         ("content-security-policy", CONTENT_SECURITY_POLICY),
@@ -232,6 +257,21 @@ async fn limit_body<E: Endpoint>(next: E, mut req: Request, max: usize) -> poem:
         .map_err(|_| poem::Error::from(AppError::PayloadTooLarge))?;
     req.set_body(body);
     next.call(req).await.map(IntoResponse::into_response)
+}
+
+/// Answers 503 when the request, reading its body included, takes longer than `limit`.
+async fn limit_time<E: Endpoint>(
+    next: E,
+    req: Request,
+    limit: std::time::Duration,
+) -> poem::Result<Response> {
+    match tokio::time::timeout(limit, next.call(req)).await {
+        Ok(answer) => answer.map(IntoResponse::into_response),
+        Err(_) => {
+            tracing::warn!(limit_secs = limit.as_secs(), "a request ran out of time");
+            Err(AppError::Unavailable("the request took too long".to_owned()).into())
+        }
+    }
 }
 
 /// A redirect after a form post (303, so the browser follows with GET).

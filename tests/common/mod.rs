@@ -50,12 +50,22 @@ macro_rules! both_backends {
 }
 
 /// A PostgreSQL database made for one test and dropped with it.
-struct PgDatabase {
+pub struct PgDatabase {
     admin_url: String,
     name: String,
 }
 
 impl PgDatabase {
+    /// A fresh database and its URL; `None` (said loudly) when PostgreSQL is not configured.
+    pub async fn fresh() -> Option<(Self, String)> {
+        let admin_url = postgres_admin_url()?;
+        Some(
+            tokio::task::spawn_blocking(move || Self::create(&admin_url))
+                .await
+                .unwrap(),
+        )
+    }
+
     fn create(admin_url: &str) -> (Self, String) {
         let name = format!("portico_test_{}", uuid::Uuid::new_v4().simple());
         let mut conn = PgConnection::establish(admin_url)
@@ -149,6 +159,35 @@ impl TestApp {
         };
         let mut config = Config::from_sources(&overrides, &HashMap::new()).unwrap();
         adjust(&mut config);
+        Some(Self::serve(config, acceptor, backend, pg, data_dir).await)
+    }
+
+    /// A second Portico on the same database, with the same secret key and settings but its
+    /// own port and data folder, as a load balancer would spread requests over them. The
+    /// database is dropped with the first instance only.
+    pub async fn another_instance(&self) -> Self {
+        let data_dir = tempfile::tempdir().unwrap();
+        let acceptor = web::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let addr = acceptor.local_addr()[0].as_socket_addr().copied().unwrap();
+        let mut config = self.app.config.clone();
+        if config.secret_key.is_none() {
+            let key = std::fs::read_to_string(self.data_dir.path().join("secret.key")).unwrap();
+            config.secret_key = Some(key.trim().to_owned().into());
+        }
+        config.bind = addr;
+        config.public_url = format!("http://{addr}");
+        config.data_dir = data_dir.path().to_owned();
+        Self::serve(config, acceptor, self.backend, None, data_dir).await
+    }
+
+    async fn serve(
+        config: Config,
+        acceptor: poem::listener::TcpAcceptor,
+        backend: Backend,
+        pg: Option<PgDatabase>,
+        data_dir: tempfile::TempDir,
+    ) -> Self {
+        let addr = acceptor.local_addr()[0].as_socket_addr().copied().unwrap();
         let app = tokio::task::spawn_blocking(move || App::build(config))
             .await
             .unwrap()
@@ -162,7 +201,7 @@ impl TestApp {
             .await
             .unwrap();
         });
-        Some(Self {
+        Self {
             app,
             base: format!("http://{addr}"),
             backend,
@@ -170,7 +209,7 @@ impl TestApp {
             server: Some(server),
             pg,
             data_dir,
-        })
+        }
     }
 
     /// A new browser: its own cookie jar, redirects not followed.
@@ -333,7 +372,7 @@ impl TestApp {
             .unwrap()
     }
 
-    async fn org_id(&self, slug: &str) -> String {
+    pub async fn org_id(&self, slug: &str) -> String {
         let slug = slug.to_owned();
         self.app
             .db
@@ -370,7 +409,7 @@ impl Drop for TestApp {
     }
 }
 
-fn postgres_admin_url() -> Option<String> {
+pub fn postgres_admin_url() -> Option<String> {
     match std::env::var("PORTICO_TEST_POSTGRES_URL") {
         Ok(url) if !url.is_empty() => Some(url),
         _ => {
