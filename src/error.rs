@@ -89,6 +89,16 @@ impl From<diesel::result::Error> for AppError {
                 diesel::result::DatabaseErrorKind::ClosedConnection,
                 info,
             ) => Self::Unavailable(info.message().to_owned()),
+            // PostgreSQL cannot hold a NUL in text, wherever it came from (a search term, a
+            // filter, a field no rule checks): that is bad input, not a fault.
+            diesel::result::Error::DatabaseError(_, info)
+                if info.message().contains("invalid byte sequence") =>
+            {
+                Self::Invalid {
+                    field: None,
+                    message: "Text may not contain a NUL character.".to_owned(),
+                }
+            }
             other => Self::Internal(other.to_string()),
         }
     }

@@ -790,6 +790,35 @@ async fn html_in_text_fields_is_escaped_everywhere(backend: Backend) {
     assert!(!bad.body.contains("<script>"));
     assert!(!bad.body.contains("<b>live"));
 
+    // Control and direction-changing characters, which PostgreSQL cannot store or which make a
+    // name read as another, and an IP address, which would take the server's own address.
+    let hidden = browser
+        .submit(
+            settings,
+            settings,
+            &[
+                ("name", "Acme\u{0}Corp"),
+                ("status", "live"),
+                ("accent_color", "#b45309"),
+                ("welcome_text", "Hi \u{202E}reversed"),
+                ("footer_text", "Ring\u{7}"),
+                ("host_names", "127.0.0.1"),
+            ],
+        )
+        .await;
+    assert_eq!(hidden.status, StatusCode::UNPROCESSABLE_ENTITY);
+    for field in ["name", "welcome_text", "footer_text", "host_names"] {
+        assert!(
+            hidden.body.contains(&format!("id=\"{field}-error\"")),
+            "{field}"
+        );
+    }
+    assert_eq!(
+        app.browser().get("/portal/acme/").await.status,
+        StatusCode::OK,
+        "the refused save changed nothing"
+    );
+
     let contact = browser
         .submit(
             "/admin/orgs/acme/contacts/new",

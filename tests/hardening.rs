@@ -25,7 +25,30 @@ both_backends!(
     cookies_carry_the_flags_of_the_design,
     metrics_count_logins_codes_and_latency,
     metrics_answer_only_loopback_or_the_token,
+    a_nul_in_a_search_or_filter_is_bad_input_not_a_fault,
 );
+
+/// PostgreSQL cannot hold a NUL in text: a search or filter carrying one is the client's
+/// mistake, answered as such, never a 500.
+async fn a_nul_in_a_search_or_filter_is_bad_input_not_a_fault(backend: Backend) {
+    let Some(app) = TestApp::demo(backend).await else {
+        return;
+    };
+    let console = app.admin("admin@acme.example").await;
+    for path in [
+        "/admin/orgs/acme/contacts?q=%00",
+        "/admin/orgs/acme/audit?kind=%00",
+        "/portal/acme/solutions?q=a%00b",
+    ] {
+        let page = console.get(path).await;
+        assert!(
+            !page.status.is_server_error(),
+            "{path}: {} {}",
+            page.status,
+            page.body
+        );
+    }
+}
 
 /// Sends raw bytes to the server and reads what comes back within `wait`.
 async fn raw(app: &TestApp, request: &[u8], wait: Duration) -> String {

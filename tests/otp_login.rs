@@ -68,6 +68,7 @@ both_backends!(
     a_link_from_the_email_logs_nobody_in_on_get,
     smtp_refusing_connections_delays_the_code_but_loses_nothing,
     a_failing_sms_gateway_is_retried_then_marked_failed,
+    a_redirecting_sms_gateway_is_not_followed,
     a_silent_sms_gateway_times_out_and_is_retried,
     the_demo_file_outboxes_carry_codes_without_any_gateway,
     common_page_code_opens_the_one_portal_that_takes_codes,
@@ -629,6 +630,30 @@ async fn a_failing_sms_gateway_is_retried_then_marked_failed(backend: Backend) {
             .await
             .iter()
             .all(|(_, body)| body.is_empty())
+    );
+}
+
+/// A gateway's redirect could carry the message, and its answer, to a host nobody checked:
+/// Portico treats it as the gateway's answer, a failure, and calls nowhere else.
+async fn a_redirecting_sms_gateway_is_not_followed(backend: Backend) {
+    let (smtp, sms) = (
+        SmtpReceiver::start().await,
+        SmsReceiver::start(Mode::Redirect).await,
+    );
+    let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
+        return;
+    };
+    let page = app.browser().request_code("initech", "+15550100003").await;
+    assert_eq!(page.status, StatusCode::OK);
+    app.deliver_now().await;
+    let deliveries = app.settled_deliveries("initech").await;
+    assert_eq!(deliveries[0].state, "pending");
+    let error = deliveries[0].last_error.clone().unwrap_or_default();
+    assert!(error.contains("answered 307"), "{error}");
+    assert_eq!(
+        sms.calls(),
+        deliveries[0].attempts as usize,
+        "a redirect was followed: more calls than attempts"
     );
 }
 

@@ -86,8 +86,11 @@ impl GatewayTransport {
                 message: "The method must be POST, PUT or GET.".to_owned(),
             });
         }
+        // Never follow a redirect: the gateway's host is the one checked against the
+        // allow-list, and a redirect could send the message, and its answer, anywhere.
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(gateway.timeout_secs.clamp(1, 120)))
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(AppError::internal)?;
         let mut bodies = Handlebars::new();
@@ -337,6 +340,9 @@ async fn any_code_useful(app: &App, codes: &[(OrgId, String)]) -> Result<bool, A
         .await
 }
 
+/// The longest one email's whole SMTP exchange may take, connection included.
+const SMTP_EXCHANGE_LIMIT: Duration = Duration::from_secs(30);
+
 async fn send_email(transport: &EmailTransport, message: &Message) -> Result<(), String> {
     let from = match transport {
         EmailTransport::Smtp { from, .. } | EmailTransport::Files { from, .. } => from.clone(),
@@ -356,11 +362,17 @@ async fn send_email(transport: &EmailTransport, message: &Message) -> Result<(),
         ))
         .map_err(|error| format!("cannot build the email: {error}"))?;
     match transport {
-        EmailTransport::Smtp { transport, .. } => transport
-            .send(email)
-            .await
-            .map(|_| ())
-            .map_err(|error| format!("SMTP: {error}")),
+        // lettre's own timeout covers each read and write, not a server that accepts the
+        // connection and then says nothing; the whole exchange gets one bound here.
+        EmailTransport::Smtp { transport, .. } => {
+            match tokio::time::timeout(SMTP_EXCHANGE_LIMIT, transport.send(email)).await {
+                Ok(sent) => sent.map(|_| ()).map_err(|error| format!("SMTP: {error}")),
+                Err(_) => Err(format!(
+                    "SMTP: no answer within {} seconds",
+                    SMTP_EXCHANGE_LIMIT.as_secs()
+                )),
+            }
+        }
         EmailTransport::Files { dir, .. } => {
             write_file(dir, &message.id, "eml", &email.formatted()).await
         }

@@ -31,12 +31,18 @@ pub struct PortalSettings {
     pub host_names: Vec<String>,
 }
 
+/// Why text with control or invisible direction-changing characters is refused.
+const HIDDEN_CHARACTERS: &str =
+    "Remove the control or invisible characters: they can make text read as something else.";
+
 /// Checks every value; returns each broken rule with its field, so all can be shown at once.
 pub fn check(settings: &PortalSettings) -> Vec<(&'static str, String)> {
     let mut errors = Vec::new();
     let name = settings.name.trim();
     if name.is_empty() || name.chars().count() > NAME_MAX_CHARS {
         errors.push(("name", format!("Use 1 to {NAME_MAX_CHARS} characters.")));
+    } else if super::contact::has_hidden_characters(name) {
+        errors.push(("name", HIDDEN_CHARACTERS.to_owned()));
     }
     if check_accent_color(&settings.accent_color).is_err() {
         errors.push(("accent_color", "Use a colour like #1d4ed8.".to_owned()));
@@ -46,12 +52,16 @@ pub fn check(settings: &PortalSettings) -> Vec<(&'static str, String)> {
             "welcome_text",
             format!("Use at most {WELCOME_MAX_CHARS} characters."),
         ));
+    } else if super::requests::has_stray_controls(&settings.welcome_text) {
+        errors.push(("welcome_text", HIDDEN_CHARACTERS.to_owned()));
     }
     if settings.footer_text.chars().count() > FOOTER_MAX_CHARS {
         errors.push((
             "footer_text",
             format!("Use at most {FOOTER_MAX_CHARS} characters."),
         ));
+    } else if super::requests::has_stray_controls(&settings.footer_text) {
+        errors.push(("footer_text", HIDDEN_CHARACTERS.to_owned()));
     }
     if settings.host_names.len() > HOST_NAMES_MAX {
         errors.push((
@@ -61,7 +71,7 @@ pub fn check(settings: &PortalSettings) -> Vec<(&'static str, String)> {
     } else if let Some(bad) = settings
         .host_names
         .iter()
-        .find(|host| !super::policy_change::is_domain_shaped(host))
+        .find(|host| !super::policy_change::is_domain_shaped(host) || is_ip_address(host))
     {
         errors.push((
             "host_names",
@@ -69,6 +79,14 @@ pub fn check(settings: &PortalSettings) -> Vec<(&'static str, String)> {
         ));
     }
     errors
+}
+
+/// Whether `host` is an IP address rather than a name: a portal is mapped by name only, so
+/// that no organization can take the server's own address.
+fn is_ip_address(host: &str) -> bool {
+    host.trim_matches(['[', ']'])
+        .parse::<std::net::IpAddr>()
+        .is_ok()
 }
 
 /// Each setting that differs from `old` to `new` as an audit detail: which, from what, to what.

@@ -133,15 +133,18 @@ pub fn insert_solution(
     Ok(())
 }
 
-/// The organization's published solutions as (id, topic, title), by topic then title.
-pub fn published_solution_titles(
+/// The organization's `limit` most recently changed published solutions as (id, topic,
+/// title), newest first: what a portal's home page shows before "Browse solutions".
+pub fn latest_published_solutions(
     conn: &mut DbConnection,
     org_id: &OrgId,
+    limit: i64,
 ) -> Result<Vec<(String, String, String)>, AppError> {
     Ok(solutions::table
         .filter(solutions::org_id.eq(org_id.to_string()))
         .filter(solutions::status.eq("published"))
-        .order((solutions::topic.asc(), solutions::title.asc()))
+        .order((solutions::updated_at.desc(), solutions::title.asc()))
+        .limit(limit)
         .select((solutions::id, solutions::topic, solutions::title))
         .load(conn)?)
 }

@@ -198,6 +198,9 @@ struct SolutionLine {
     title: String,
 }
 
+/// How many of the latest solutions a portal's home page lists.
+const HOME_SOLUTIONS: i64 = 8;
+
 #[handler]
 async fn home(
     Path(slug): Path<String>,
@@ -217,7 +220,7 @@ async fn home(
                 None => Vec::new(),
             };
             let solutions = if show_solutions {
-                content::published_solution_titles(conn, &org_id)?
+                content::latest_published_solutions(conn, &org_id, HOME_SOLUTIONS)?
             } else {
                 Vec::new()
             };

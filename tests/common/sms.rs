@@ -23,6 +23,8 @@ pub enum Mode {
     Accept,
     Fail,
     Hang,
+    /// Answers every call with a redirect to itself, which Portico must not follow.
+    Redirect,
 }
 
 /// One SMS as the gateway received it.
@@ -68,6 +70,12 @@ async fn receive(req: &Request, body: poem::Body, Data(state): Data<&State>) -> 
             return StatusCode::OK.into();
         }
         Mode::Fail => return StatusCode::INTERNAL_SERVER_ERROR.into(),
+        Mode::Redirect => {
+            return Response::builder()
+                .status(StatusCode::TEMPORARY_REDIRECT)
+                .header("location", "/sms?followed=1")
+                .finish();
+        }
         Mode::Accept => {}
     }
     let text = body.into_string().await.unwrap();
