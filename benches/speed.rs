@@ -12,7 +12,7 @@
 //!   in this process just before the login storm, and L, complete password logins per second
 //!   (64 clients); L/H is the server's overhead over the hash;
 //! - complete code logins per second: code requested, read from the outbox files, verified
-//!   (64 clients);
+//!   (256 clients, since each code request takes at least 200 ms);
 //! - logged-in portal home page views at 1, 16, 64 and 256 clients (p50, p99), and at 64 clients
 //!   while 64 others storm the password login;
 //! - solution search, the busy contact's request list and the console's request queue;
@@ -170,9 +170,12 @@ async fn run(table: &mut Table, column: usize, url: &str, dir: &Path, contacts: 
     );
     table.put("L/H", ">= 0.9", column, format!("{:.2}", logins / hashes));
 
-    let codes = code_logins(&base, dir, &emails, &next, 64, secs).await;
+    // A code request answers no sooner than 200 ms (so that timing tells nothing), which caps
+    // one client at five code logins a second: 256 clients keep the server, not the floor, the
+    // limit.
+    let codes = code_logins(&base, dir, &emails, &next, 256, secs).await;
     table.put(
-        "complete code logins/s (64 clients)",
+        "complete code logins/s (256 clients)",
         ">= 1000",
         column,
         format!("{:.0} ({} errors)", codes.per_sec(), codes.errors),
