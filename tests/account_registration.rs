@@ -12,44 +12,11 @@
 
 mod common;
 
-use common::{
-    Backend, Browser, Page, TestApp,
-    sms::{Mode, SmsReceiver},
-    smtp::SmtpReceiver,
-};
-use portico::{
-    domain::org::{LoginPolicy, SelfRegistration},
-    storage::orgs,
-};
+use common::{Backend, Browser, Page, TestApp, smtp::SmtpReceiver};
+use portico::domain::org::SelfRegistration;
 use reqwest::StatusCode;
 
 const PASSWORD: &str = "newcomer password of some length";
-
-async fn receivers() -> (SmtpReceiver, SmsReceiver) {
-    (
-        SmtpReceiver::start().await,
-        SmsReceiver::start(Mode::Accept).await,
-    )
-}
-
-/// Changes the organization's login policy.
-async fn adjust_policy(
-    app: &TestApp,
-    slug: &str,
-    change: impl FnOnce(&mut LoginPolicy) + Send + 'static,
-) {
-    let slug = slug.to_owned();
-    app.app
-        .db
-        .run(move |conn| {
-            let org = orgs::find_by_slug(conn, &slug)?.unwrap();
-            let mut policy = orgs::policy(conn, &org.id)?;
-            change(&mut policy);
-            orgs::save_policy(conn, &org.id, &policy)
-        })
-        .await
-        .unwrap();
-}
 
 async fn register(browser: &Browser, slug: &str, fields: &[(&str, &str)]) -> Page {
     let path = format!("/portal/{slug}/register");
@@ -90,7 +57,7 @@ both_backends!(
 );
 
 async fn a_newcomer_registers_waits_is_approved_and_logs_in(backend: Backend) {
-    let (smtp, sms) = receivers().await;
+    let (smtp, sms) = common::receivers().await;
     let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
         return;
     };
@@ -190,7 +157,7 @@ async fn a_newcomer_registers_waits_is_approved_and_logs_in(backend: Backend) {
 }
 
 async fn a_refused_registration_makes_no_contact_and_is_told(backend: Backend) {
-    let (smtp, sms) = receivers().await;
+    let (smtp, sms) = common::receivers().await;
     let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
         return;
     };
@@ -261,11 +228,11 @@ async fn registration_that_is_off_has_no_page_at_all(backend: Backend) {
 }
 
 async fn a_domain_outside_the_allowed_list_is_refused(backend: Backend) {
-    let (smtp, sms) = receivers().await;
+    let (smtp, sms) = common::receivers().await;
     let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
         return;
     };
-    adjust_policy(&app, "acme", |policy| {
+    app.adjust_policy("acme", |policy| {
         policy.registration_domains = vec!["acme-dealers.example".to_owned()];
     })
     .await;
@@ -320,7 +287,7 @@ async fn a_domain_outside_the_allowed_list_is_refused(backend: Backend) {
 }
 
 async fn an_existing_address_is_answered_like_a_new_one_and_its_owner_told(backend: Backend) {
-    let (smtp, sms) = receivers().await;
+    let (smtp, sms) = common::receivers().await;
     let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
         return;
     };
@@ -371,11 +338,11 @@ async fn an_existing_address_is_answered_like_a_new_one_and_its_owner_told(backe
 }
 
 async fn a_mobile_number_in_national_format_is_proven_and_stored_in_e164(backend: Backend) {
-    let (smtp, sms) = receivers().await;
+    let (smtp, sms) = common::receivers().await;
     let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
         return;
     };
-    adjust_policy(&app, "initech", |policy| {
+    app.adjust_policy("initech", |policy| {
         policy.self_registration = SelfRegistration::Open;
     })
     .await;
@@ -435,7 +402,7 @@ async fn a_mobile_number_in_national_format_is_proven_and_stored_in_e164(backend
 }
 
 async fn fifty_registrations_from_one_address_are_rate_limited(backend: Backend) {
-    let (smtp, sms) = receivers().await;
+    let (smtp, sms) = common::receivers().await;
     let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
         return;
     };
@@ -563,7 +530,7 @@ async fn stored_registrations(app: &TestApp) -> Vec<String> {
 }
 
 async fn the_worker_sweeps_abandoned_and_long_refused_registrations(backend: Backend) {
-    let (smtp, sms) = receivers().await;
+    let (smtp, sms) = common::receivers().await;
     let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
         return;
     };

@@ -12,21 +12,10 @@
 
 mod common;
 
-use common::{
-    Backend, Browser, DEMO_PASSWORD, Page, TestApp,
-    sms::{Mode, SmsReceiver},
-    smtp::{Mail, SmtpReceiver},
-};
+use common::{Backend, Browser, DEMO_PASSWORD, Page, TestApp, smtp::Mail};
 use reqwest::StatusCode;
 
 const NEW_PASSWORD: &str = "a brand new workshop password";
-
-async fn receivers() -> (SmtpReceiver, SmsReceiver) {
-    (
-        SmtpReceiver::start().await,
-        SmsReceiver::start(Mode::Accept).await,
-    )
-}
 
 /// Asks `slug` for a reset code for `identifier`; returns the page with the code form.
 async fn forgot(browser: &Browser, slug: &str, identifier: &str) -> Page {
@@ -85,7 +74,7 @@ both_backends!(
 );
 
 async fn demo_contact_resets_a_forgotten_password_and_the_old_session_is_gone(backend: Backend) {
-    let (smtp, sms) = receivers().await;
+    let (smtp, sms) = common::receivers().await;
     let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
         return;
     };
@@ -175,7 +164,7 @@ async fn demo_contact_resets_a_forgotten_password_and_the_old_session_is_gone(ba
 }
 
 async fn an_unknown_identifier_gets_the_same_answer_and_nothing_is_sent(backend: Backend) {
-    let (smtp, sms) = receivers().await;
+    let (smtp, sms) = common::receivers().await;
     let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
         return;
     };
@@ -206,7 +195,7 @@ async fn an_unknown_identifier_gets_the_same_answer_and_nothing_is_sent(backend:
 }
 
 async fn reset_codes_and_login_codes_never_stand_in_for_each_other(backend: Backend) {
-    let (smtp, sms) = receivers().await;
+    let (smtp, sms) = common::receivers().await;
     let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
         return;
     };
@@ -262,7 +251,7 @@ async fn reset_codes_and_login_codes_never_stand_in_for_each_other(backend: Back
 }
 
 async fn a_used_reset_code_does_not_work_again(backend: Backend) {
-    let (smtp, sms) = receivers().await;
+    let (smtp, sms) = common::receivers().await;
     let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
         return;
     };
@@ -298,7 +287,7 @@ async fn a_used_reset_code_does_not_work_again(backend: Backend) {
 }
 
 async fn the_emailed_link_changes_nothing_on_get(backend: Backend) {
-    let (smtp, sms) = receivers().await;
+    let (smtp, sms) = common::receivers().await;
     let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
         return;
     };
@@ -338,7 +327,7 @@ async fn the_emailed_link_changes_nothing_on_get(backend: Backend) {
 }
 
 async fn a_password_against_the_rules_is_refused_and_costs_no_guess(backend: Backend) {
-    let (smtp, sms) = receivers().await;
+    let (smtp, sms) = common::receivers().await;
     let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
         return;
     };
@@ -369,7 +358,7 @@ async fn a_password_against_the_rules_is_refused_and_costs_no_guess(backend: Bac
 }
 
 async fn reset_requests_have_their_own_limits_and_an_sms_path(backend: Backend) {
-    let (smtp, sms) = receivers().await;
+    let (smtp, sms) = common::receivers().await;
     let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
         return;
     };
@@ -437,7 +426,7 @@ async fn no_forgotten_password_on_a_portal_without_passwords(backend: Backend) {
 }
 
 async fn an_admin_invitation_lets_a_new_contact_choose_a_password(backend: Backend) {
-    let (smtp, sms) = receivers().await;
+    let (smtp, sms) = common::receivers().await;
     let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
         return;
     };
@@ -500,7 +489,7 @@ async fn an_admin_invitation_lets_a_new_contact_choose_a_password(backend: Backe
 }
 
 async fn the_common_login_page_resets_in_every_portal_that_knows_the_identifier(backend: Backend) {
-    let (smtp, sms) = receivers().await;
+    let (smtp, sms) = common::receivers().await;
     let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
         return;
     };

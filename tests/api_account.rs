@@ -12,15 +12,8 @@
 
 mod common;
 
-use common::{
-    Backend, DEMO_PASSWORD, TestApp,
-    sms::{Mode, SmsReceiver},
-    smtp::SmtpReceiver,
-};
-use portico::{
-    domain::org::{LoginPolicy, SelfRegistration},
-    storage::orgs,
-};
+use common::{Backend, DEMO_PASSWORD, TestApp};
+use portico::domain::org::SelfRegistration;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -193,34 +186,8 @@ impl Client {
     }
 }
 
-async fn receivers() -> (SmtpReceiver, SmsReceiver) {
-    (
-        SmtpReceiver::start().await,
-        SmsReceiver::start(Mode::Accept).await,
-    )
-}
-
-/// Changes the organization's login policy.
-async fn adjust_policy(
-    app: &TestApp,
-    slug: &str,
-    change: impl FnOnce(&mut LoginPolicy) + Send + 'static,
-) {
-    let slug = slug.to_owned();
-    app.app
-        .db
-        .run(move |conn| {
-            let org = orgs::find_by_slug(conn, &slug)?.unwrap();
-            let mut policy = orgs::policy(conn, &org.id)?;
-            change(&mut policy);
-            orgs::save_policy(conn, &org.id, &policy)
-        })
-        .await
-        .unwrap();
-}
-
 async fn a_forgotten_password_is_reset_and_every_session_ends(backend: Backend) {
-    let (smtp, sms) = receivers().await;
+    let (smtp, sms) = common::receivers().await;
     let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
         return;
     };
@@ -271,7 +238,7 @@ async fn a_forgotten_password_is_reset_and_every_session_ends(backend: Backend) 
 async fn a_reset_for_an_unknown_identifier_gets_the_same_answer_and_sends_nothing(
     backend: Backend,
 ) {
-    let (smtp, sms) = receivers().await;
+    let (smtp, sms) = common::receivers().await;
     let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
         return;
     };
@@ -314,7 +281,7 @@ async fn a_reset_for_an_unknown_identifier_gets_the_same_answer_and_sends_nothin
 }
 
 async fn reset_codes_and_login_codes_never_stand_in_for_each_other(backend: Backend) {
-    let (smtp, sms) = receivers().await;
+    let (smtp, sms) = common::receivers().await;
     let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
         return;
     };
@@ -368,11 +335,11 @@ async fn reset_codes_and_login_codes_never_stand_in_for_each_other(backend: Back
 }
 
 async fn open_registration_proves_both_addresses_and_logs_the_contact_in(backend: Backend) {
-    let (smtp, sms) = receivers().await;
+    let (smtp, sms) = common::receivers().await;
     let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
         return;
     };
-    adjust_policy(&app, "initech", |policy| {
+    app.adjust_policy("initech", |policy| {
         policy.self_registration = SelfRegistration::Open;
     })
     .await;
@@ -433,7 +400,7 @@ async fn open_registration_proves_both_addresses_and_logs_the_contact_in(backend
 }
 
 async fn registration_with_approval_waits_for_an_admin(backend: Backend) {
-    let (smtp, sms) = receivers().await;
+    let (smtp, sms) = common::receivers().await;
     let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
         return;
     };
@@ -469,7 +436,7 @@ async fn registration_with_approval_waits_for_an_admin(backend: Backend) {
 }
 
 async fn registrations_that_must_fail_fail_like_the_pages(backend: Backend) {
-    let (smtp, sms) = receivers().await;
+    let (smtp, sms) = common::receivers().await;
     let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
         return;
     };
@@ -487,7 +454,7 @@ async fn registrations_that_must_fail_fail_like_the_pages(backend: Backend) {
         .await;
     assert_eq!(off_verify.status, StatusCode::NOT_FOUND);
 
-    adjust_policy(&app, "acme", |policy| {
+    app.adjust_policy("acme", |policy| {
         policy.registration_domains = vec!["acme-dealers.example".to_owned()];
     })
     .await;
@@ -515,7 +482,8 @@ async fn registrations_that_must_fail_fail_like_the_pages(backend: Backend) {
             json!({ "name": "Nia New", "email": "nia@acme-dealers.example", "password": NEW_PASSWORD }),
         )
         .await;
-    adjust_policy(&app, "acme", |policy| policy.registration_domains.clear()).await;
+    app.adjust_policy("acme", |policy| policy.registration_domains.clear())
+        .await;
     let existing = api
         .register(
             "acme",
@@ -548,7 +516,7 @@ async fn registrations_that_must_fail_fail_like_the_pages(backend: Backend) {
 }
 
 async fn fifty_registrations_from_one_address_are_rate_limited(backend: Backend) {
-    let (smtp, sms) = receivers().await;
+    let (smtp, sms) = common::receivers().await;
     let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
         return;
     };
@@ -577,7 +545,7 @@ async fn fifty_registrations_from_one_address_are_rate_limited(backend: Backend)
 }
 
 async fn an_email_change_needs_the_current_proof_and_the_new_address_code(backend: Backend) {
-    let (smtp, sms) = receivers().await;
+    let (smtp, sms) = common::receivers().await;
     let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
         return;
     };
@@ -645,7 +613,7 @@ async fn an_email_change_needs_the_current_proof_and_the_new_address_code(backen
 }
 
 async fn a_mobile_change_tells_the_old_number_and_a_first_mobile_is_added(backend: Backend) {
-    let (smtp, sms) = receivers().await;
+    let (smtp, sms) = common::receivers().await;
     let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
         return;
     };
@@ -702,11 +670,11 @@ async fn a_mobile_change_tells_the_old_number_and_a_first_mobile_is_added(backen
 }
 
 async fn nothing_started_in_one_organization_finishes_in_another(backend: Backend) {
-    let (smtp, sms) = receivers().await;
+    let (smtp, sms) = common::receivers().await;
     let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
         return;
     };
-    adjust_policy(&app, "umbrella", |policy| {
+    app.adjust_policy("umbrella", |policy| {
         policy.self_registration = SelfRegistration::Open;
     })
     .await;

@@ -640,3 +640,33 @@ impl TestApp {
             .unwrap()
     }
 }
+
+/// A mail server and an SMS gateway on loopback, both accepting.
+pub async fn receivers() -> (smtp::SmtpReceiver, sms::SmsReceiver) {
+    (
+        smtp::SmtpReceiver::start().await,
+        sms::SmsReceiver::start(sms::Mode::Accept).await,
+    )
+}
+
+impl TestApp {
+    /// Changes the login policy of the organization `slug` straight in the database.
+    pub async fn adjust_policy(
+        &self,
+        slug: &str,
+        change: impl FnOnce(&mut portico::domain::org::LoginPolicy) + Send + 'static,
+    ) {
+        use portico::storage::orgs;
+        let slug = slug.to_owned();
+        self.app
+            .db
+            .run(move |conn| {
+                let org = orgs::find_by_slug(conn, &slug)?.unwrap();
+                let mut policy = orgs::policy(conn, &org.id)?;
+                change(&mut policy);
+                orgs::save_policy(conn, &org.id, &policy)
+            })
+            .await
+            .unwrap();
+    }
+}
