@@ -13,6 +13,7 @@ mod common;
 
 use common::{
     Backend, DEMO_PASSWORD, TestApp,
+    api::{Answer, read},
     sms::{Mode, SmsReceiver},
     smtp::SmtpReceiver,
 };
@@ -48,25 +49,6 @@ both_backends!(
 struct Client {
     http: reqwest::Client,
     base: String,
-}
-
-/// An answer, read whole.
-struct Answer {
-    status: StatusCode,
-    content_type: String,
-    headers: reqwest::header::HeaderMap,
-    body: Value,
-}
-
-impl Answer {
-    fn problem_type(&self) -> &str {
-        assert_eq!(
-            self.content_type, "application/problem+json",
-            "{:?}",
-            self.body
-        );
-        self.body["type"].as_str().unwrap_or_default()
-    }
 }
 
 impl Client {
@@ -146,28 +128,6 @@ impl Client {
         let answer = self.password_login(slug, identifier, DEMO_PASSWORD).await;
         assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.body);
         answer.body["token"].as_str().unwrap().to_owned()
-    }
-}
-
-async fn read(response: reqwest::Response) -> Answer {
-    let status = response.status();
-    let headers = response.headers().clone();
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .to_owned();
-    let text = response.text().await.unwrap();
-    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-    Answer {
-        status,
-        content_type,
-        headers,
-        body,
     }
 }
 

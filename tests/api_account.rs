@@ -12,7 +12,10 @@
 
 mod common;
 
-use common::{Backend, DEMO_PASSWORD, TestApp};
+use common::{
+    Backend, DEMO_PASSWORD, TestApp,
+    api::{Answer, read},
+};
 use portico::domain::org::SelfRegistration;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -38,32 +41,6 @@ struct Client {
     base: String,
 }
 
-/// An answer, read whole.
-#[derive(Debug)]
-struct Answer {
-    status: StatusCode,
-    content_type: String,
-    body: Value,
-}
-
-impl Answer {
-    fn problem_type(&self) -> &str {
-        assert_eq!(
-            self.content_type, "application/problem+json",
-            "{:?}",
-            self.body
-        );
-        self.body["type"].as_str().unwrap_or_default()
-    }
-
-    fn text(&self, key: &str) -> String {
-        self.body[key]
-            .as_str()
-            .unwrap_or_else(|| panic!("no {key} in {:?}", self.body))
-            .to_owned()
-    }
-}
-
 impl Client {
     fn new(app: &TestApp) -> Self {
         Self {
@@ -83,24 +60,7 @@ impl Client {
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        let content_type = response
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .split(';')
-            .next()
-            .unwrap_or_default()
-            .to_owned();
-        let text = response.text().await.unwrap();
-        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        Answer {
-            status,
-            content_type,
-            body,
-        }
+        read(request.send().await.unwrap()).await
     }
 
     async fn get(&self, path: &str, token: &str) -> Answer {
@@ -111,13 +71,7 @@ impl Client {
             .send()
             .await
             .unwrap();
-        let status = response.status();
-        let body = response.json().await.unwrap_or(Value::Null);
-        Answer {
-            status,
-            content_type: String::new(),
-            body,
-        }
+        read(response).await
     }
 
     async fn password_login(&self, slug: &str, identifier: &str, password: &str) -> Answer {
