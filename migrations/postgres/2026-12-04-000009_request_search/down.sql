@@ -1,0 +1,11 @@
+DROP INDEX requests_newest;
+DROP INDEX requests_queue;
+DROP INDEX requests_contact_status;
+DROP INDEX requests_contact;
+CREATE INDEX requests_contact ON requests (org_id, contact_id, created_at);
+CREATE INDEX requests_contact_status ON requests (org_id, contact_id, status, created_at);
+CREATE INDEX requests_queue ON requests (org_id, status, created_at);
+
+DROP INDEX requests_description_words;
+DROP INDEX requests_subject_words;
+DROP EXTENSION IF EXISTS pg_trgm;
