@@ -845,6 +845,22 @@ async fn ten_thousand_requests_page_correctly(backend: Backend) {
     assert_eq!(beyond.status, StatusCode::OK);
     assert!(beyond.body.contains("no requests on this page"));
 
+    // Searched, with too many matches to sort: still every match once, in the same order.
+    let searched = browser
+        .get("/portal/acme/requests?q=bulk+ORDER&page=250")
+        .await;
+    assert!(
+        searched
+            .body
+            .contains("10000 request(s) match · page 250 of 500"),
+        "{}",
+        searched.body
+    );
+    assert!(searched.body.contains("Bulk order question 05000"));
+    assert!(searched.body.contains("Bulk order question 05019"));
+    assert!(!searched.body.contains("Bulk order question 05020"));
+    assert!(!searched.body.contains("Bulk order question 04999"));
+
     let open = browser
         .get("/portal/acme/requests?status=open&page=250")
         .await;

@@ -20,9 +20,10 @@
 use chrono::NaiveDateTime;
 use diesel::{
     BoxableExpression, ExpressionMethods, IntoSql, OptionalExtension, QueryDsl, RunQueryDsl,
-    dsl::{max, sql},
+    dsl::{AsExprOf, Filter, Select, max, sql},
+    expression::{SqlLiteral, UncheckedBind},
     prelude::*,
-    sql_types::{Bool, Text},
+    sql_types::{BigInt, Bool, Text, Timestamp},
 };
 
 use super::{
@@ -53,6 +54,10 @@ const MAX_SEARCH_WORDS: usize = 8;
 
 /// Longest part of a search word that is looked for.
 const MAX_WORD_CHARS: usize = 200;
+
+/// Up to this many matches, SQLite sorts a search's matches rather than find them in the list's
+/// order by walking its index.
+const FEW_MATCHES: i64 = 2_000;
 
 /// Request numbers start after this one in every organization.
 const FIRST_NUMBER_BEFORE: i64 = 1000;
@@ -455,17 +460,44 @@ fn filtered(org_id: &OrgId, filter: &RequestFilter, search: Search) -> BoxedRequ
 /// Requests that match a search: a request number (`1042` or `#1042`) finds that request, and
 /// otherwise every word must appear in the subject or the description.
 fn matching(org_id: &OrgId, text: &str, search: Search) -> Condition {
-    match text.trim_start_matches('#').parse::<i64>() {
-        Ok(number) => Box::new(requests::number.eq(number).or(containing_all(
-            org_id,
-            &[text],
-            search,
-        ))),
-        Err(_) => {
-            let words: Vec<&str> = text.split_whitespace().take(MAX_SEARCH_WORDS).collect();
-            containing_all(org_id, &words, search)
-        }
+    let Ok(number) = text.trim_start_matches('#').parse::<i64>() else {
+        let words: Vec<&str> = text.split_whitespace().take(MAX_SEARCH_WORDS).collect();
+        return containing_all(org_id, &words, search);
+    };
+    if search == Search::Trigrams && text.chars().count() >= 3 {
+        // One list of ids, each looked up by SQLite, where `OR` would read the organization.
+        let numbered = diesel::alias!(requests as numbered);
+        let by_number = numbered
+            .filter(numbered.field(requests::org_id).eq(org_id.to_string()))
+            .filter(numbered.field(requests::number).eq(number))
+            .select(numbered.field(requests::id));
+        let by_text = trigram_matches(org_id.to_string(), trigram_query(&[text]));
+        Box::new(requests::id.eq_any(by_text.union_all(by_number)))
+    } else {
+        Box::new(
+            requests::number
+                .eq(number)
+                .or(containing_all(org_id, &[text], search)),
+        )
     }
+}
+
+/// SQLite's full-text condition on `requests_search`, its query bound.
+type Matches = UncheckedBind<SqlLiteral<Bool>, AsExprOf<String, Text>>;
+
+/// The ids of the organization's requests that SQLite's trigram table finds for `query`.
+#[diesel::dsl::auto_type(no_type_alias)]
+fn trigram_matches(org_id: String, query: String) -> _ {
+    let rows: Select<Filter<requests_search::table, Matches>, requests_search::rowid> =
+        requests_search::table
+            .filter(sql::<Bool>("requests_search MATCH ").bind::<Text, _>(query))
+            .select(requests_search::rowid);
+    requests_search_keys::table
+        // `|| ''` keeps SQLite from reading every key of the organization through its index:
+        // each search row's key is looked up by its rowid instead.
+        .filter(requests_search_keys::org_id.concat("").eq(org_id))
+        .filter(requests_search_keys::search_row.eq_any(rows))
+        .select(requests_search_keys::request_id)
 }
 
 /// Requests whose subject or description contains each of `words`, ignoring case, with `%`,
@@ -475,29 +507,9 @@ fn containing_all(org_id: &OrgId, words: &[&str], search: Search) -> Condition {
     let (indexed, scanned): (Vec<&str>, Vec<&str>) = words
         .iter()
         .partition(|word| search == Search::Trigrams && word.chars().count() >= 3);
-    let in_trigrams = trigram_query(&indexed).map(|query| -> Condition {
-        Box::new(
-            requests::id.eq_any(
-                requests_search_keys::table
-                    // `|| ''` keeps SQLite from reading every key of the organization through
-                    // its index: each search row's key is looked up by its rowid instead.
-                    .filter(
-                        requests_search_keys::org_id
-                            .concat("")
-                            .eq(org_id.to_string()),
-                    )
-                    .filter(
-                        requests_search_keys::search_row.eq_any(
-                            requests_search::table
-                                .filter(
-                                    sql::<Bool>("requests_search MATCH ").bind::<Text, _>(query),
-                                )
-                                .select(requests_search::rowid),
-                        ),
-                    )
-                    .select(requests_search_keys::request_id),
-            ),
-        )
+    let in_trigrams = (!indexed.is_empty()).then(|| -> Condition {
+        let query = trigram_query(&indexed);
+        Box::new(requests::id.eq_any(trigram_matches(org_id.to_string(), query)))
     });
     let in_text = scanned.into_iter().map(|word| -> Condition {
         let pattern = like_pattern(&word.to_lowercase());
@@ -516,8 +528,8 @@ fn containing_all(org_id: &OrgId, words: &[&str], search: Search) -> Condition {
 }
 
 /// An FTS5 query that finds every word as a substring: each word a quoted phrase (its own `"`
-/// doubled), so no word is ever read as FTS5 syntax. `None` without words.
-fn trigram_query(words: &[&str]) -> Option<String> {
+/// doubled), so no word is ever read as FTS5 syntax.
+fn trigram_query(words: &[&str]) -> String {
     let phrases: Vec<String> = words
         .iter()
         .map(|word| {
@@ -525,7 +537,7 @@ fn trigram_query(words: &[&str]) -> Option<String> {
             format!("\"{}\"", word.replace('"', "\"\""))
         })
         .collect();
-    (!phrases.is_empty()).then(|| phrases.join(" AND "))
+    phrases.join(" AND ")
 }
 
 /// A `LIKE` pattern that finds `text` anywhere, with its own `%`, `_` and `\` taken literally.
@@ -560,8 +572,18 @@ pub fn list(
             total,
         });
     }
-    let requests = filtered(org_id, filter, search)
-        .order((requests::created_at.desc(), requests::number.desc()))
+    let query = filtered(org_id, filter, search);
+    let query = if search == Search::Trigrams && filter.text.is_some() && total <= FEW_MATCHES {
+        // `+` hides the list's index from SQLite's planner: it sorts the few matches instead
+        // of walking the index, which for a rare word would read the whole organization.
+        query.order((
+            sql::<Timestamp>("+requests.created_at").desc(),
+            sql::<BigInt>("+requests.number").desc(),
+        ))
+    } else {
+        query.order((requests::created_at.desc(), requests::number.desc()))
+    };
+    let requests = query
         .limit(i64::from(per_page))
         .offset(offset)
         .select(RequestRow::as_select())
