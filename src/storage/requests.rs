@@ -11,8 +11,9 @@
 //! Searching requests is served by an index on both backends (migration `request_search`):
 //! SQLite looks words of 3 or more characters up in its FTS5 trigram table, PostgreSQL runs
 //! `LIKE` on `lower(subject)` and `lower(description)`, which its pg_trgm indexes serve. Words
-//! shorter than 3 characters, and on SQLite a search for a request number, still read every
-//! request of the organization. Known limits: case is folded for every letter in SQLite's
+//! shorter than 3 characters still read every request of the organization. A search with few
+//! matches on SQLite sorts them, since walking the list's index in order for a rare word would
+//! read the whole organization. Known limits: case is folded for every letter in SQLite's
 //! trigram table but only for ASCII letters in a short word's `LIKE`, and by the database's
 //! locale on PostgreSQL; like the solutions' search, neither index leads with `org_id`, so a
 //! word is matched across every organization before the asker's is kept.

@@ -4,6 +4,8 @@
 -- pg_trgm's GIN indexes on those two expressions serve it (words of 3 or more characters
 -- narrow the scan; the rows found are always rechecked, so a match is exactly a `LIKE` match).
 -- pg_trgm is a trusted extension since PostgreSQL 13: the database's owner may create it.
+-- Like the solutions' search index, these cannot lead with org_id: a word is matched across
+-- organizations, and the asker's organization is kept when the rows are read.
 --
 -- The lists order by (created_at, number), newest first: each list index now ends with both, so
 -- a page is read in index order instead of sorting every matching request.
