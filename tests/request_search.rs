@@ -424,6 +424,11 @@ async fn searched_pages_count_right(backend: Backend) {
             let first = store::list(conn, &org_id, &filter, 1, 20)?;
             let second = store::list(conn, &org_id, &filter, 2, 20)?;
             let beyond = store::list(conn, &org_id, &filter, 9, 20)?;
+            let words_only = RequestFilter {
+                text: Some("LABEL pallet".to_owned()),
+                ..RequestFilter::default()
+            };
+            assert_eq!(store::list(conn, &org_id, &words_only, 3, 20)?.total, 50);
             Ok((first, second, beyond))
         })
         .await
