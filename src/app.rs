@@ -10,7 +10,7 @@ use crate::{
     domain::{delivery::Deliveries, messages::Messages, password::PasswordHasher, signing::Signer},
     metrics::Metrics,
     secret::SecretString,
-    storage::{DatabaseUrl, Db},
+    storage::{DatabaseUrl, Db, orgs::Portals},
     web::pages::Pages,
 };
 
@@ -25,6 +25,8 @@ pub struct App {
     pub deliveries: Deliveries,
     /// What `/metrics` shows of this instance.
     pub metrics: Metrics,
+    /// Portals' organizations and policies as lately read.
+    pub portals: Portals,
 }
 
 impl App {
@@ -51,6 +53,7 @@ impl App {
             messages: Messages::load()?,
             deliveries,
             metrics: Metrics::default(),
+            portals: Portals::default(),
             config,
             db,
             hasher,

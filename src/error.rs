@@ -86,7 +86,8 @@ impl From<diesel::result::Error> for AppError {
                 info,
             ) => Self::Conflict(info.message().to_owned()),
             diesel::result::Error::DatabaseError(
-                diesel::result::DatabaseErrorKind::ClosedConnection,
+                diesel::result::DatabaseErrorKind::ClosedConnection
+                | diesel::result::DatabaseErrorKind::UnableToSendCommand,
                 info,
             ) => Self::Unavailable(info.message().to_owned()),
             // PostgreSQL cannot hold a NUL in text, wherever it came from (a search term, a

@@ -927,6 +927,8 @@ async fn a_retired_portal_is_read_only(backend: Backend) {
             diesel::update(organizations::table.filter(organizations::slug.eq("acme")))
                 .set(organizations::status.eq("retired"))
                 .execute(conn)?;
+            // Changed behind the storage functions' back: say so, as they would.
+            portico::storage::orgs::note_change();
             Ok(())
         })
         .await

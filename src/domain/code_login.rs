@@ -499,7 +499,7 @@ pub async fn verify_code(
     let client = client.clone();
     let check = app
         .db
-        .run(move |conn| {
+        .transaction(move |conn| {
             let now = Utc::now().naive_utc();
             let check = check_code(conn, &signer, &policy, &org_id, &attempt_id, &code, now)?;
             record_check(conn, org_id, &check, None, &client)?;

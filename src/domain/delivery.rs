@@ -31,7 +31,7 @@ use crate::{
     App, AppError,
     config::{Config, SmsGateway},
     storage::{
-        limits, otp,
+        DbConnection, limits, otp,
         outbox::{self, Message},
         sms_gateways,
     },
@@ -234,88 +234,133 @@ pub async fn run_worker(app: Arc<App>) {
 }
 
 /// Delivers every message due now, several at a time; returns how many were handled.
+///
+/// Each round, one transaction claims up to [`PARALLEL_SENDS`] messages (and drops those
+/// whose codes can no longer be used), so a claimed message goes out at once, well within its
+/// lease. They are sent together, and what became of them is written as they finish, those
+/// that finished together in one transaction.
 pub async fn deliver_due(app: &Arc<App>) -> Result<usize, AppError> {
-    let now = Utc::now().naive_utc();
-    let due = app.db.run(move |conn| outbox::due(conn, now, 200)).await?;
     let mut handled = 0;
-    for batch in due.chunks(PARALLEL_SENDS) {
+    loop {
+        let now = Utc::now().naive_utc();
+        let claimed = app
+            .db
+            .transaction(move |conn| claim_round(conn, now))
+            .await?;
+        let full = claimed.to_send.len() + claimed.dropped >= PARALLEL_SENDS;
+        handled += claimed.dropped;
         let mut sends = tokio::task::JoinSet::new();
-        for id in batch {
-            let (app, id) = (app.clone(), id.clone());
+        for message in claimed.to_send {
+            let app = app.clone();
             sends.spawn(async move {
-                let claimed = app
-                    .db
-                    .run(move |conn| outbox::claim(conn, &id, Utc::now().naive_utc(), LEASE_SECS))
-                    .await?;
-                match claimed {
-                    Some(message) => deliver(&app, message).await.map(|()| 1),
-                    None => Ok(0),
-                }
+                let sent = send(&app, &message).await;
+                Outcome { message, sent }
             });
         }
-        while let Some(done) = sends.join_next().await {
-            handled += done??;
+        while let Some(first) = sends.join_next().await {
+            let mut finished = vec![first?];
+            while let Some(more) = sends.try_join_next() {
+                finished.push(more?);
+            }
+            handled += finished.len();
+            record(app, finished).await?;
+        }
+        if !full {
+            return Ok(handled);
         }
     }
-    Ok(handled)
 }
 
-async fn deliver(app: &App, message: Message) -> Result<(), AppError> {
-    let codes = code_refs(&message.code_refs);
-    if !codes.is_empty() && !any_code_useful(app, &codes).await? {
-        let id = message.id.clone();
-        return app
-            .db
-            .run(move |conn| {
-                outbox::mark_dropped(conn, &id, "its code expired before it could be sent")
-            })
-            .await;
-    }
+/// The messages a round claimed.
+struct Claimed {
+    to_send: Vec<Message>,
+    /// How many were dropped unsent because their codes can no longer be used.
+    dropped: usize,
+}
 
+/// What one attempt to send a message came to.
+struct Outcome {
+    message: Message,
+    sent: Result<(), String>,
+}
+
+fn claim_round(conn: &mut DbConnection, now: chrono::NaiveDateTime) -> Result<Claimed, AppError> {
+    let mut claimed = Claimed {
+        to_send: Vec::new(),
+        dropped: 0,
+    };
+    let round = i64::try_from(PARALLEL_SENDS).unwrap_or(16);
+    for id in outbox::due(conn, now, round)? {
+        let Some(message) = outbox::claim(conn, &id, now, LEASE_SECS)? else {
+            continue;
+        };
+        let codes = code_refs(&message.code_refs);
+        if !codes.is_empty() && !any_code_useful(conn, &codes, now)? {
+            outbox::mark_dropped(conn, &id, "its code expired before it could be sent")?;
+            claimed.dropped += 1;
+            continue;
+        }
+        claimed.to_send.push(message);
+    }
+    Ok(claimed)
+}
+
+async fn send(app: &App, message: &Message) -> Result<(), String> {
     let sent = match message.channel.as_str() {
-        "email" => send_email(&app.deliveries.email, &message).await,
-        "sms" => match own_gateway(app, &message).await? {
-            Some(Ok(own)) => own.send(&message).await,
-            Some(Err(error)) => Err(format!("the organization's SMS gateway: {error}")),
-            None => send_sms(&app.deliveries.sms, &message).await,
+        "email" => send_email(&app.deliveries.email, message).await,
+        "sms" => match own_gateway(app, message).await {
+            Ok(Some(Ok(own))) => own.send(message).await,
+            Ok(Some(Err(error))) => Err(format!("the organization's SMS gateway: {error}")),
+            Ok(None) => send_sms(&app.deliveries.sms, message).await,
+            Err(error) => Err(format!("the organization's SMS gateway: {error}")),
         },
         other => Err(format!("unknown channel {other}")),
     };
-
-    if !codes.is_empty() {
+    if !code_refs(&message.code_refs).is_empty() {
         app.metrics.code_message(&message.channel, sent.is_ok());
     }
-    let id = message.id.clone();
-    let now = Utc::now().naive_utc();
-    match sent {
+    match &sent {
         Ok(()) => {
-            tracing::info!(delivery.id = %id, channel = %message.channel, "message delivered");
-            app.db
-                .transaction(move |conn| {
-                    outbox::mark_sent(conn, &id, now)?;
-                    for (org_id, code_id) in &codes {
-                        otp::activate(conn, org_id, code_id, now)?;
-                    }
-                    Ok(())
-                })
-                .await
+            tracing::info!(delivery.id = %message.id, channel = %message.channel, "message delivered");
         }
         Err(error) => {
-            let error = redact(&error);
-            let attempts = message.attempts;
-            tracing::warn!(delivery.id = %id, channel = %message.channel, attempt = attempts, error = %error, "delivery failed");
-            app.db
-                .run(move |conn| {
-                    if attempts >= MAX_ATTEMPTS {
-                        outbox::mark_failed(conn, &id, &error)
-                    } else {
-                        let wait = 2_i64.pow(u32::try_from(attempts).unwrap_or(1)).min(120);
-                        outbox::retry_at(conn, &id, now + chrono::Duration::seconds(wait), &error)
-                    }
-                })
-                .await
+            tracing::warn!(delivery.id = %message.id, channel = %message.channel, attempt = message.attempts, error = %redact(error), "delivery failed");
         }
     }
+    sent
+}
+
+/// Writes what became of `finished` messages: sent ones start their codes' lifetimes, failed
+/// ones wait for their next attempt or are given up on.
+async fn record(app: &App, finished: Vec<Outcome>) -> Result<(), AppError> {
+    let now = Utc::now().naive_utc();
+    app.db
+        .transaction(move |conn| {
+            for Outcome { message, sent } in &finished {
+                match sent {
+                    Ok(()) => {
+                        outbox::mark_sent(conn, &message.id, now)?;
+                        for (org_id, code_id) in code_refs(&message.code_refs) {
+                            otp::activate(conn, &org_id, &code_id, now)?;
+                        }
+                    }
+                    Err(error) => {
+                        let error = redact(error);
+                        if message.attempts >= MAX_ATTEMPTS {
+                            outbox::mark_failed(conn, &message.id, &error)?;
+                        } else {
+                            let wait = 2_i64
+                                .pow(u32::try_from(message.attempts).unwrap_or(1))
+                                .min(120);
+                            let next = now + chrono::Duration::seconds(wait);
+                            outbox::retry_at(conn, &message.id, next, &error)?;
+                        }
+                    }
+                }
+            }
+            Ok(())
+        })
+        .await
 }
 
 fn code_refs(text: &str) -> Vec<(OrgId, String)> {
@@ -325,19 +370,17 @@ fn code_refs(text: &str) -> Vec<(OrgId, String)> {
         .collect()
 }
 
-async fn any_code_useful(app: &App, codes: &[(OrgId, String)]) -> Result<bool, AppError> {
-    let codes = codes.to_vec();
-    app.db
-        .run(move |conn| {
-            let now = Utc::now().naive_utc();
-            for (org_id, code_id) in &codes {
-                if otp::still_useful(conn, org_id, code_id, now)? {
-                    return Ok(true);
-                }
-            }
-            Ok(false)
-        })
-        .await
+fn any_code_useful(
+    conn: &mut DbConnection,
+    codes: &[(OrgId, String)],
+    now: chrono::NaiveDateTime,
+) -> Result<bool, AppError> {
+    for (org_id, code_id) in codes {
+        if otp::still_useful(conn, org_id, code_id, now)? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// The longest one email's whole SMTP exchange may take, connection included.
@@ -418,20 +461,30 @@ async fn write_file(
     extension: &str,
     bytes: &[u8],
 ) -> Result<(), String> {
-    tokio::fs::create_dir_all(dir)
-        .await
-        .map_err(|error| format!("cannot create the outbox folder: {}", error.kind()))?;
     let stamp = Utc::now().format("%Y%m%dT%H%M%S%.3f");
     let path = dir.join(format!("{stamp}-{id}.{extension}"));
     let partial = dir.join(format!(".{stamp}-{id}.{extension}.partial"));
-    let written = match tokio::fs::write(&partial, bytes).await {
-        Ok(()) => tokio::fs::rename(&partial, &path).await,
-        Err(error) => Err(error),
-    };
+    let (dir, bytes) = (dir.to_owned(), bytes.to_vec());
+    tokio::task::spawn_blocking(move || write_whole(&dir, &partial, &path, &bytes))
+        .await
+        .map_err(|error| format!("cannot write to the outbox folder: {error}"))?
+}
+
+/// Writes `bytes` to `partial`, then renames it to `path`, so that a reader never sees half a
+/// message.
+fn write_whole(
+    dir: &std::path::Path,
+    partial: &std::path::Path,
+    path: &std::path::Path,
+    bytes: &[u8],
+) -> Result<(), String> {
+    std::fs::create_dir_all(dir)
+        .map_err(|error| format!("cannot create the outbox folder: {}", error.kind()))?;
+    let written = std::fs::write(partial, bytes).and_then(|()| std::fs::rename(partial, path));
     if let Err(error) = written {
         // A full disk leaves a cut-off file behind: remove it so that it takes no more room
         // and nobody mistakes it for a message.
-        let _ = tokio::fs::remove_file(&partial).await;
+        let _ = std::fs::remove_file(partial);
         return Err(format!(
             "cannot write to the outbox folder: {}",
             error.kind()

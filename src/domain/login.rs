@@ -127,7 +127,7 @@ pub async fn open_session(
     let expires_at = now + Duration::seconds(i64::from(policy.session_absolute_secs));
     let (org_id, contact_id, client) = (contact.org_id, contact.id, client.clone());
     app.db
-        .run(move |conn| {
+        .write(move |conn| {
             sessions::insert(
                 conn,
                 &NewSession {

@@ -7,6 +7,11 @@
 //! are embedded in the binary and applied at start-up.
 //!
 //! diesel is synchronous, so [`Db::run`] moves each unit of work onto tokio's blocking pool.
+//! A pooled connection is checked (`SELECT 1`) on checkout only while the database has lately
+//! failed: a healthy database costs no extra round trip per unit of work, and after an outage
+//! dead connections are found and replaced before they are handed out. SQLite lets one writer
+//! in at a time, so on SQLite [`Db::transaction`]s queue for a lane of their own in this
+//! process rather than sleeping in SQLite's busy handler and retrying.
 //! The submodules own the queries of one part of the product each and know nothing of HTTP.
 //! Known limit: SQLite serializes writers; a busy server belongs on PostgreSQL.
 
@@ -32,15 +37,22 @@ pub mod sessions;
 pub mod sms_gateways;
 pub mod solutions;
 
-use std::{path::PathBuf, sync::Arc, time::Duration};
+use std::{
+    path::PathBuf,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
 
 use diesel::{
     Connection, RunQueryDsl,
-    r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection},
+    r2d2::{ConnectionManager, CustomizeConnection, ManageConnection, Pool, PooledConnection},
 };
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::{error::AppError, secret::SecretString};
 
@@ -110,14 +122,81 @@ impl DatabaseUrl {
 /// The connection pool, shared by every request.
 #[derive(Clone)]
 pub struct Db {
-    pool: Pool<ConnectionManager<DbConnection>>,
+    pool: Pool<Manager>,
     /// One permit per pooled connection: work waits for a connection here, as a task, rather
     /// than as a parked thread of the blocking pool.
     permits: Arc<Semaphore>,
+    /// SQLite's single writer, as a queue of tasks; `None` on PostgreSQL.
+    write_lane: Option<Arc<Semaphore>>,
+    health: Arc<Health>,
     backend: &'static str,
 }
 
-type Pooled = PooledConnection<ConnectionManager<DbConnection>>;
+type Pooled = PooledConnection<Manager>;
+
+/// How long after a database failure pooled connections are checked on checkout.
+const CHECK_AFTER_FAILURE: Duration = Duration::from_secs(30);
+
+/// When the database last failed, as seen by this process.
+#[derive(Debug)]
+struct Health {
+    started: Instant,
+    /// Milliseconds after `started` until which checkouts check their connection.
+    check_until_ms: AtomicU64,
+}
+
+impl Health {
+    fn new() -> Self {
+        Self {
+            started: Instant::now(),
+            check_until_ms: AtomicU64::new(0),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Notes a failure: connections are checked on checkout for a while.
+    fn failed(&self) {
+        let until = self
+            .now_ms()
+            .saturating_add(u64::try_from(CHECK_AFTER_FAILURE.as_millis()).unwrap_or(u64::MAX));
+        self.check_until_ms.fetch_max(until, Ordering::Relaxed);
+    }
+
+    fn is_suspect(&self) -> bool {
+        self.now_ms() < self.check_until_ms.load(Ordering::Relaxed)
+    }
+}
+
+/// diesel's connection manager, checking connections on checkout only while the database is
+/// suspect.
+#[derive(Debug)]
+struct Manager {
+    inner: ConnectionManager<DbConnection>,
+    health: Arc<Health>,
+}
+
+impl ManageConnection for Manager {
+    type Connection = DbConnection;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<DbConnection, Self::Error> {
+        self.inner.connect().inspect_err(|_| self.health.failed())
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), Self::Error> {
+        if !self.health.is_suspect() {
+            return Ok(());
+        }
+        self.inner.is_valid(conn)
+    }
+
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        self.inner.has_broken(conn)
+    }
+}
 
 /// Applies SQLite's pragmas to each new pooled connection.
 #[derive(Debug)]
@@ -167,6 +246,11 @@ impl Db {
                 (ConnectionManager::new(url.expose().clone()), 16)
             }
         };
+        let health = Arc::new(Health::new());
+        let manager = Manager {
+            inner: manager,
+            health: health.clone(),
+        };
         let pool = Pool::builder()
             .max_size(size)
             .min_idle(Some(1))
@@ -174,9 +258,12 @@ impl Db {
             .connection_customizer(Box::new(SqlitePragmas))
             .build(manager)
             .map_err(|error| AppError::Unavailable(error.to_string()))?;
+        let write_lane = matches!(url, DatabaseUrl::Sqlite(_)).then(|| Arc::new(Semaphore::new(1)));
         Ok(Self {
             pool,
             permits: Arc::new(Semaphore::new(size as usize)),
+            write_lane,
+            health,
             backend: url.backend(),
         })
     }
@@ -221,24 +308,68 @@ impl Db {
             .await
             .map_err(AppError::internal)?;
         let pool = self.pool.clone();
+        let health = self.health.clone();
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            let mut conn: Pooled = pool.get()?;
-            work(&mut conn)
+            let done = pool
+                .get()
+                .map_err(AppError::from)
+                .and_then(|mut conn: Pooled| work(&mut conn));
+            orgs::settle_changes();
+            if matches!(done, Err(AppError::Unavailable(_))) {
+                health.failed();
+            }
+            done
         })
         .await?
     }
 
+    /// Runs `work`, which writes, on the blocking pool: on SQLite after waiting for this
+    /// process's write lane, so that it does not sleep in SQLite's busy handler while a
+    /// transaction holds the lock. For a single write; several that belong together take
+    /// [`Db::transaction`].
+    pub async fn write<T, F>(&self, work: F) -> Result<T, AppError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let _writing = self.enter_write_lane().await?;
+        self.run(work).await
+    }
+
+    /// A place in SQLite's write lane; nothing on PostgreSQL.
+    async fn enter_write_lane(&self) -> Result<Option<OwnedSemaphorePermit>, AppError> {
+        match &self.write_lane {
+            Some(lane) => Ok(Some(
+                lane.clone()
+                    .acquire_owned()
+                    .await
+                    .map_err(AppError::internal)?,
+            )),
+            None => Ok(None),
+        }
+    }
+
     /// Runs `work` inside one transaction on the blocking pool: all of it is stored, or none.
     ///
-    /// On SQLite the transaction takes the database's write lock before `work` runs: a
-    /// transaction that read first could otherwise not wait for the lock once another writer
-    /// committed in between, and would fail with "database is locked" instead of queueing.
+    /// On SQLite the transaction first waits for this process's write lane, then takes the
+    /// database's write lock before `work` runs: a transaction that read first could otherwise
+    /// not wait for the lock once another writer committed in between, and would fail with
+    /// "database is locked" instead of queueing.
     pub async fn transaction<T, F>(&self, work: F) -> Result<T, AppError>
     where
         F: FnOnce(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
         T: Send + 'static,
     {
+        let _writing = match &self.write_lane {
+            Some(lane) => Some(
+                lane.clone()
+                    .acquire_owned()
+                    .await
+                    .map_err(AppError::internal)?,
+            ),
+            None => None,
+        };
         self.run(move |conn| {
             conn.transaction(|conn| {
                 if matches!(conn, DbConnection::Sqlite(_)) {
@@ -258,7 +389,9 @@ impl Db {
         work: impl FnOnce(&mut DbConnection) -> Result<T, AppError>,
     ) -> Result<T, AppError> {
         let mut conn = self.pool.get()?;
-        work(&mut conn)
+        let done = work(&mut conn);
+        orgs::settle_changes();
+        done
     }
 }
 

@@ -1,4 +1,21 @@
-//! Organizations and their login policies.
+//! Organizations and their login policies, and the cache of them that portal pages read.
+//!
+//! Every page of a portal needs its organization and login policy, so [`Portals`] keeps them
+//! in memory for [`PORTAL_CACHE_SECS`]. A change this process makes to an organization or its
+//! policy is seen by the next request: each function here that writes them notes the change,
+//! and [`Db`](super::Db) counts the notes into [`generation`] once its unit of work has
+//! committed, which every cached entry is checked against. A change made by another instance
+//! on the same database is followed within [`PORTAL_CACHE_SECS`].
+
+use std::{
+    cell::Cell,
+    collections::HashMap,
+    sync::{
+        Arc, RwLock,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
 
 use chrono::{NaiveDateTime, Utc};
 use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, RunQueryDsl, Selectable, prelude::*};
@@ -156,6 +173,113 @@ pub fn find_by_slug(conn: &mut DbConnection, slug: &str) -> Result<Option<Organi
         .transpose()
 }
 
+/// The organization at `slug` with its login policy and whether it has a logo: everything a
+/// portal page needs of its organization, in one query.
+pub fn find_portal(conn: &mut DbConnection, slug: &str) -> Result<Option<PortalRecord>, AppError> {
+    let found: Option<(OrgRow, PolicyRow, Option<String>)> = organizations::table
+        .inner_join(login_policies::table)
+        .filter(organizations::slug.eq(slug))
+        .select((
+            OrgRow::as_select(),
+            PolicyRow::as_select(),
+            organizations::logo_type,
+        ))
+        .first(conn)
+        .optional()?;
+    found
+        .map(|(org, policy, logo_type)| {
+            Ok(PortalRecord {
+                org: org.into_domain()?,
+                policy: policy.into_domain()?,
+                has_logo: logo_type.is_some(),
+            })
+        })
+        .transpose()
+}
+
+/// Everything a portal page needs of its organization.
+#[derive(Debug, Clone)]
+pub struct PortalRecord {
+    pub org: Organization,
+    pub policy: LoginPolicy,
+    pub has_logo: bool,
+}
+
+/// How long a portal's organization and policy are served from memory; the bound on how late
+/// a change made by another instance is followed.
+pub const PORTAL_CACHE_SECS: u64 = 2;
+
+/// Most portals kept in memory; past it the cache starts again empty.
+const PORTAL_CACHE_SIZE: usize = 10_000;
+
+/// Committed changes to organizations and policies made by this process.
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    /// Whether the unit of work running on this thread changed an organization or a policy.
+    static CHANGED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Notes that the running unit of work changes an organization or its policy. Functions of
+/// this module call it; code that changes those tables by other means must call it too.
+pub fn note_change() {
+    CHANGED.with(|changed| changed.set(true));
+}
+
+/// Counts the change the finished unit of work noted, if any, once it is committed or given
+/// up; [`Db`](super::Db) calls it after each unit of work.
+pub(super) fn settle_changes() {
+    if CHANGED.with(Cell::take) {
+        GENERATION.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+/// How many changes to organizations and policies this process has committed.
+pub fn generation() -> u64 {
+    GENERATION.load(Ordering::Acquire)
+}
+
+/// Portals' organizations and policies as lately read, by slug.
+#[derive(Default)]
+pub struct Portals {
+    entries: RwLock<HashMap<String, CachedPortal>>,
+}
+
+struct CachedPortal {
+    record: Arc<PortalRecord>,
+    read_at: Instant,
+    generation: u64,
+}
+
+impl Portals {
+    /// The portal at `slug` when a read of it is fresh.
+    pub fn get(&self, slug: &str) -> Option<Arc<PortalRecord>> {
+        let entries = self.entries.read().ok()?;
+        let cached = entries.get(slug)?;
+        let fresh = cached.generation == generation()
+            && cached.read_at.elapsed() < Duration::from_secs(PORTAL_CACHE_SECS);
+        fresh.then(|| cached.record.clone())
+    }
+
+    /// Keeps `record`, read after [`generation`] was `read_in`.
+    pub fn put(&self, slug: &str, record: Arc<PortalRecord>, read_in: u64) {
+        let Ok(mut entries) = self.entries.write() else {
+            return;
+        };
+        if entries.len() >= PORTAL_CACHE_SIZE {
+            entries.clear();
+        }
+        entries.insert(
+            slug.to_owned(),
+            CachedPortal {
+                record,
+                read_at: Instant::now(),
+                generation: read_in,
+            },
+        );
+    }
+}
+
 /// The organization with this id.
 pub fn find(conn: &mut DbConnection, org_id: &OrgId) -> Result<Option<Organization>, AppError> {
     organizations::table
@@ -184,6 +308,7 @@ pub fn insert(
     org: &Organization,
     policy: &LoginPolicy,
 ) -> Result<(), AppError> {
+    note_change();
     let now = Utc::now().naive_utc();
     diesel::insert_into(organizations::table)
         .values((
@@ -219,6 +344,7 @@ pub fn save_policy(
     org_id: &OrgId,
     policy: &LoginPolicy,
 ) -> Result<(), AppError> {
+    note_change();
     diesel::update(login_policies::table.find(org_id.to_string()))
         .set(PolicyRow::from_domain(org_id, policy))
         .execute(conn)?;

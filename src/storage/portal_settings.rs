@@ -58,6 +58,7 @@ pub fn save(
     org_id: &OrgId,
     settings: &PortalSettings,
 ) -> Result<(), AppError> {
+    super::orgs::note_change();
     diesel::update(organizations::table.find(org_id.to_string()))
         .set((
             organizations::name.eq(settings.name.trim()),
@@ -111,6 +112,7 @@ pub fn save_logo(
     logo_type: LogoType,
     bytes: &[u8],
 ) -> Result<(), AppError> {
+    super::orgs::note_change();
     diesel::update(organizations::table.find(org_id.to_string()))
         .set((
             organizations::logo_type.eq(logo_type.media_type()),

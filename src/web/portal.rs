@@ -20,12 +20,16 @@ use crate::{
     domain::{
         contact::{Contact, ContactStatus, Identifier},
         login,
-        org::{LoginMode, LoginPolicy, OrgStatus, Organization},
+        org::{LoginMode, LoginPolicy, OrgId, OrgStatus, Organization},
         password, password_reset, registration,
         session::{self, ClientInfo},
     },
     secret::SecretString,
-    storage::{accounts, content, orgs, portal_settings, sessions},
+    storage::{
+        DbConnection, accounts, content,
+        orgs::{self, PortalRecord},
+        portal_settings, sessions,
+    },
 };
 
 /// Adds the portal's routes, under `/portal/{slug}`, to `route`.
@@ -68,22 +72,92 @@ impl Portal {
         Self::find(app, slug, None).await
     }
 
-    async fn find(app: &App, slug: &str, preview: Option<&CookieJar>) -> Result<Self, AppError> {
-        let slug = slug.to_owned();
-        let (org, policy, has_logo) = app
+    /// The portal at `slug` and the contact logged in to it, if any, found in one trip to the
+    /// database; the same admission as [`Portal::load`].
+    pub async fn visit(
+        app: &App,
+        slug: &str,
+        jar: &CookieJar,
+    ) -> Result<(Self, Option<Contact>), AppError> {
+        let (portal, contact, ()) =
+            Self::visit_reading(app, slug, jar, |_, _, _, _| Ok(())).await?;
+        Ok((portal, contact))
+    }
+
+    /// [`Portal::visit`], with what `read` reads for the page in the same trip to the
+    /// database. `read` gets the organization, its policy and the contact; it only reads, since
+    /// its result is dropped when the portal turns out not to be open to this visitor.
+    pub async fn visit_reading<T, F>(
+        app: &App,
+        slug: &str,
+        jar: &CookieJar,
+        read: F,
+    ) -> Result<(Self, Option<Contact>, T), AppError>
+    where
+        F: FnOnce(
+                &mut DbConnection,
+                &Organization,
+                &LoginPolicy,
+                Option<&Contact>,
+            ) -> Result<T, AppError>
+            + Send
+            + 'static,
+        T: Send + 'static,
+    {
+        let token_hash = session_token_in(app, slug, jar).map(|token| session::token_hash(&token));
+        let cached = app.portals.get(slug);
+        let generation = orgs::generation();
+        let owned_slug = slug.to_owned();
+        let (record, was_read, contact, page) = app
             .db
             .run(move |conn| {
-                let Some(org) = orgs::find_by_slug(conn, &slug)? else {
-                    return Err(AppError::NotFound);
+                let (record, was_read) = match cached {
+                    Some(record) => (record, false),
+                    None => (read_portal(conn, &owned_slug)?, true),
                 };
-                let policy = orgs::policy(conn, &org.id)?;
-                let has_logo = portal_settings::logo_type(conn, &org.id)?.is_some();
-                Ok((org, policy, has_logo))
+                let contact = match token_hash {
+                    Some(hash) => {
+                        live_contact(conn, &record.org.id, &hash, record.policy.session_idle_secs)?
+                    }
+                    None => None,
+                };
+                let page = read(conn, &record.org, &record.policy, contact.as_ref())?;
+                Ok((record, was_read, contact, page))
             })
             .await?;
-        if org.status == OrgStatus::Draft {
+        if was_read {
+            app.portals.put(slug, record.clone(), generation);
+        }
+        let portal = Self::admit(app, &record, Some(jar)).await?;
+        Ok((portal, contact, page))
+    }
+
+    async fn find(app: &App, slug: &str, preview: Option<&CookieJar>) -> Result<Self, AppError> {
+        let record = match app.portals.get(slug) {
+            Some(record) => record,
+            None => {
+                let generation = orgs::generation();
+                let owned_slug = slug.to_owned();
+                let record = app
+                    .db
+                    .run(move |conn| read_portal(conn, &owned_slug))
+                    .await?;
+                app.portals.put(slug, record.clone(), generation);
+                record
+            }
+        };
+        Self::admit(app, &record, preview).await
+    }
+
+    /// The portal of `record`, unless it is a draft not previewed by one of its admins.
+    async fn admit(
+        app: &App,
+        record: &PortalRecord,
+        preview: Option<&CookieJar>,
+    ) -> Result<Self, AppError> {
+        if record.org.status == OrgStatus::Draft {
             let previewed = match preview {
-                Some(jar) => previewed_by_admin(app, jar, &org).await?,
+                Some(jar) => previewed_by_admin(app, jar, &record.org).await?,
                 None => false,
             };
             if !previewed {
@@ -91,9 +165,9 @@ impl Portal {
             }
         }
         Ok(Self {
-            org,
-            policy,
-            has_logo,
+            org: record.org.clone(),
+            policy: record.policy.clone(),
+            has_logo: record.has_logo,
         })
     }
 
@@ -106,23 +180,13 @@ impl Portal {
         let idle = self.policy.session_idle_secs;
         let token_hash = session::token_hash(&token);
         app.db
-            .run(move |conn| {
-                let now = chrono::Utc::now().naive_utc();
-                let Some(found) = sessions::find_live(conn, &org_id, &token_hash, idle, now)?
-                else {
-                    return Ok(None);
-                };
-                let contact = accounts::find_contact(conn, &org_id, &found.contact_id)?;
-                Ok(contact.filter(|c| c.status == ContactStatus::Active))
-            })
+            .run(move |conn| live_contact(conn, &org_id, &token_hash, idle))
             .await
     }
 
     /// The token of this portal's session cookie, when it is shaped like one.
     pub fn session_token(&self, app: &App, jar: &CookieJar) -> Option<SecretString> {
-        let cookie = jar.get(&cookies::session_name(app, &self.org.slug))?;
-        let value = cookie.value_str();
-        session::is_token_shaped(value).then(|| SecretString::from(value))
+        session_token_in(app, &self.org.slug, jar)
     }
 
     /// What the layout needs, for a page titled `title`.
@@ -145,6 +209,35 @@ impl Portal {
             csrf: csrf::token(app, jar),
         }
     }
+}
+
+/// The organization and policy of the portal at `slug`, read from the database.
+fn read_portal(conn: &mut DbConnection, slug: &str) -> Result<Arc<PortalRecord>, AppError> {
+    orgs::find_portal(conn, slug)?
+        .map(Arc::new)
+        .ok_or(AppError::NotFound)
+}
+
+/// The token of the session cookie of the portal at `slug`, when it is shaped like one.
+fn session_token_in(app: &App, slug: &str, jar: &CookieJar) -> Option<SecretString> {
+    let cookie = jar.get(&cookies::session_name(app, slug))?;
+    let value = cookie.value_str();
+    session::is_token_shaped(value).then(|| SecretString::from(value))
+}
+
+/// The active contact whose live session in `org_id` has this token hash.
+fn live_contact(
+    conn: &mut DbConnection,
+    org_id: &OrgId,
+    token_hash: &str,
+    idle_secs: u32,
+) -> Result<Option<Contact>, AppError> {
+    let now = chrono::Utc::now().naive_utc();
+    let Some(found) = sessions::find_live(conn, org_id, token_hash, idle_secs, now)? else {
+        return Ok(None);
+    };
+    let contact = accounts::find_contact(conn, org_id, &found.contact_id)?;
+    Ok(contact.filter(|c| c.status == ContactStatus::Active))
 }
 
 /// Whether this browser holds a live console session of an admin of `org`.
@@ -207,20 +300,14 @@ async fn home(
     Data(app): Data<&Arc<App>>,
     jar: &CookieJar,
 ) -> poem::Result<Response> {
-    let portal = Portal::load(app, &slug, jar).await?;
-    let contact = portal.signed_in(app, jar).await?;
-    let org_id = portal.org.id;
-    let show_solutions = contact.is_some() || portal.policy.anonymous_solutions;
-    let contact_id = contact.as_ref().map(|c| c.id);
-    let (requests, solutions) = app
-        .db
-        .run(move |conn| {
-            let requests = match contact_id {
-                Some(id) => content::requests_of_contact(conn, &org_id, &id, 10)?,
+    let (portal, contact, (requests, solutions)) =
+        Portal::visit_reading(app, &slug, jar, |conn, org, policy, contact| {
+            let requests = match contact {
+                Some(contact) => content::requests_of_contact(conn, &org.id, &contact.id, 10)?,
                 None => Vec::new(),
             };
-            let solutions = if show_solutions {
-                content::latest_published_solutions(conn, &org_id, HOME_SOLUTIONS)?
+            let solutions = if contact.is_some() || policy.anonymous_solutions {
+                content::latest_published_solutions(conn, &org.id, HOME_SOLUTIONS)?
             } else {
                 Vec::new()
             };
@@ -352,8 +439,8 @@ async fn login_page(
     Data(app): Data<&Arc<App>>,
     jar: &CookieJar,
 ) -> poem::Result<Response> {
-    let portal = Portal::load(app, &slug, jar).await?;
-    if portal.signed_in(app, jar).await?.is_some() {
+    let (portal, contact) = Portal::visit(app, &slug, jar).await?;
+    if contact.is_some() {
         return Ok(see_other(&format!("/portal/{slug}/")));
     }
     render_login(app, jar, &portal, LoginFormView::default(), StatusCode::OK)

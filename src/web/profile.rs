@@ -159,8 +159,8 @@ async fn page(
     jar: &CookieJar,
     Query(query): Query<PageQuery>,
 ) -> poem::Result<Response> {
-    let portal = Portal::load(app, &slug, jar).await?;
-    let Some(contact) = portal.signed_in(app, jar).await? else {
+    let (portal, contact) = Portal::visit(app, &slug, jar).await?;
+    let Some(contact) = contact else {
         return Ok(see_other(&format!("/portal/{slug}/login")));
     };
     let notice = match query.saved.as_deref() {
@@ -213,9 +213,9 @@ async fn save_details(
     jar: &CookieJar,
     Form(form): Form<DetailsForm>,
 ) -> poem::Result<Response> {
-    let portal = Portal::load(app, &slug, jar).await?;
+    let (portal, contact) = Portal::visit(app, &slug, jar).await?;
     csrf::verify(app, jar, &form.csrf)?;
-    let Some(contact) = portal.signed_in(app, jar).await? else {
+    let Some(contact) = contact else {
         return Err(AppError::Unauthenticated.into());
     };
     match profile::update_details(app, &contact, &form.name, &form.time_zone).await {
@@ -248,9 +248,9 @@ async fn change_password(
     req: &Request,
     Form(form): Form<PasswordForm>,
 ) -> poem::Result<Response> {
-    let portal = Portal::load(app, &slug, jar).await?;
+    let (portal, contact) = Portal::visit(app, &slug, jar).await?;
     csrf::verify(app, jar, &form.csrf)?;
-    let Some(contact) = portal.signed_in(app, jar).await? else {
+    let Some(contact) = contact else {
         return Err(AppError::Unauthenticated.into());
     };
     let end_others = form.end_other_sessions.is_some();
@@ -297,9 +297,9 @@ async fn end_session(
     jar: &CookieJar,
     Form(form): Form<CsrfOnly>,
 ) -> poem::Result<Response> {
-    let portal = Portal::load(app, &slug, jar).await?;
+    let (portal, contact) = Portal::visit(app, &slug, jar).await?;
     csrf::verify(app, jar, &form.csrf)?;
-    let Some(contact) = portal.signed_in(app, jar).await? else {
+    let Some(contact) = contact else {
         return Err(AppError::Unauthenticated.into());
     };
     let id = SessionId::parse(&id).ok_or(AppError::NotFound)?;
@@ -373,8 +373,8 @@ async fn change_page(
     jar: &CookieJar,
     Query(query): Query<ChangeQuery>,
 ) -> poem::Result<Response> {
-    let portal = Portal::load(app, &slug, jar).await?;
-    let Some(contact) = portal.signed_in(app, jar).await? else {
+    let (portal, contact) = Portal::visit(app, &slug, jar).await?;
+    let Some(contact) = contact else {
         return Ok(see_other(&format!("/portal/{slug}/login")));
     };
     let field = Field::parse(&query.field).unwrap_or(Field::Email);
@@ -427,9 +427,9 @@ async fn request_change(
     req: &Request,
     Form(fields): Form<ChangeFields>,
 ) -> poem::Result<Response> {
-    let portal = Portal::load(app, &slug, jar).await?;
+    let (portal, contact) = Portal::visit(app, &slug, jar).await?;
     csrf::verify(app, jar, &fields.csrf)?;
-    let Some(contact) = portal.signed_in(app, jar).await? else {
+    let Some(contact) = contact else {
         return Err(AppError::Unauthenticated.into());
     };
     let field = Field::parse(&fields.field).ok_or(AppError::NotFound)?;
@@ -520,9 +520,9 @@ async fn confirm_change(
     req: &Request,
     Form(fields): Form<ConfirmFields>,
 ) -> poem::Result<Response> {
-    let portal = Portal::load(app, &slug, jar).await?;
+    let (portal, contact) = Portal::visit(app, &slug, jar).await?;
     csrf::verify(app, jar, &fields.csrf)?;
-    let Some(contact) = portal.signed_in(app, jar).await? else {
+    let Some(contact) = contact else {
         return Err(AppError::Unauthenticated.into());
     };
     let client = cookies::client_info(req);

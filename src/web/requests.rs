@@ -143,8 +143,8 @@ async fn list_page(
     jar: &CookieJar,
     Query(query): Query<ListQuery>,
 ) -> poem::Result<Response> {
-    let portal = Portal::load(app, &slug, jar).await?;
-    let Some(contact) = portal.signed_in(app, jar).await? else {
+    let (portal, contact) = Portal::visit(app, &slug, jar).await?;
+    let Some(contact) = contact else {
         return Ok(to_login(&slug));
     };
     let status = query.status.as_deref().and_then(RequestStatus::parse);
@@ -354,8 +354,8 @@ async fn new_form(
     jar: &CookieJar,
     Query(query): Query<NewQuery>,
 ) -> poem::Result<Response> {
-    let portal = Portal::load(app, &slug, jar).await?;
-    let Some(contact) = portal.signed_in(app, jar).await? else {
+    let (portal, contact) = Portal::visit(app, &slug, jar).await?;
+    let Some(contact) = contact else {
         return Ok(to_login(&slug));
     };
     check_writable(&portal)?;
@@ -425,10 +425,10 @@ async fn create(
     req: &HttpRequest,
     multipart: Multipart,
 ) -> poem::Result<Response> {
-    let portal = Portal::load(app, &slug, jar).await?;
+    let (portal, contact) = Portal::visit(app, &slug, jar).await?;
     let form = Submitted::read(multipart).await?;
     csrf::verify(app, jar, &form.text("csrf"))?;
-    let Some(contact) = portal.signed_in(app, jar).await? else {
+    let Some(contact) = contact else {
         return Err(AppError::Unauthenticated.into());
     };
     check_writable(&portal)?;
@@ -622,8 +622,8 @@ async fn show(
     Data(app): Data<&Arc<App>>,
     jar: &CookieJar,
 ) -> poem::Result<Response> {
-    let portal = Portal::load(app, &slug, jar).await?;
-    let Some(contact) = portal.signed_in(app, jar).await? else {
+    let (portal, contact) = Portal::visit(app, &slug, jar).await?;
+    let Some(contact) = contact else {
         return Ok(to_login(&slug));
     };
     let number = parse_number(&number)?;
@@ -637,10 +637,10 @@ async fn reply(
     jar: &CookieJar,
     multipart: Multipart,
 ) -> poem::Result<Response> {
-    let portal = Portal::load(app, &slug, jar).await?;
+    let (portal, contact) = Portal::visit(app, &slug, jar).await?;
     let form = Submitted::read(multipart).await?;
     csrf::verify(app, jar, &form.text("csrf"))?;
-    let Some(contact) = portal.signed_in(app, jar).await? else {
+    let Some(contact) = contact else {
         return Err(AppError::Unauthenticated.into());
     };
     check_writable(&portal)?;
@@ -675,9 +675,9 @@ async fn close_or_reopen(
     csrf_token: &str,
     reopen: bool,
 ) -> poem::Result<Response> {
-    let portal = Portal::load(app, slug, jar).await?;
+    let (portal, contact) = Portal::visit(app, slug, jar).await?;
     csrf::verify(app, jar, csrf_token)?;
-    let Some(contact) = portal.signed_in(app, jar).await? else {
+    let Some(contact) = contact else {
         return Err(AppError::Unauthenticated.into());
     };
     check_writable(&portal)?;
@@ -715,8 +715,8 @@ async fn download(
     Data(app): Data<&Arc<App>>,
     jar: &CookieJar,
 ) -> poem::Result<Response> {
-    let portal = Portal::load(app, &slug, jar).await?;
-    let Some(contact) = portal.signed_in(app, jar).await? else {
+    let (portal, contact) = Portal::visit(app, &slug, jar).await?;
+    let Some(contact) = contact else {
         return Ok(to_login(&slug));
     };
     let number = parse_number(&number)?;

@@ -43,20 +43,21 @@ pub fn routes(route: Route) -> Route {
         .at("/portal/:slug/solutions/:id", poem::get(article))
 }
 
-/// Whether the visitor may read the portal's solutions: `Err` carries where to send them.
+/// The portal at `slug` and its reader, when the visitor may read its solutions: `Err` carries
+/// where to send them.
 async fn reader(
     app: &App,
+    slug: &str,
     jar: &CookieJar,
-    portal: &Portal,
-) -> Result<Result<Option<Contact>, Response>, AppError> {
-    let contact = portal.signed_in(app, jar).await?;
+) -> Result<Result<(Portal, Option<Contact>), Response>, AppError> {
+    let (portal, contact) = Portal::visit(app, slug, jar).await?;
     if contact.is_none() && !portal.policy.anonymous_solutions {
         return Ok(Err(see_other(&format!(
             "/portal/{}/login",
             portal.org.slug
         ))));
     }
-    Ok(Ok(contact))
+    Ok(Ok((portal, contact)))
 }
 
 #[derive(Serialize)]
@@ -100,9 +101,8 @@ async fn index(
     jar: &CookieJar,
     Query(query): Query<SearchQuery>,
 ) -> poem::Result<Response> {
-    let portal = Portal::load(app, &slug, jar).await?;
-    let contact = match reader(app, jar, &portal).await? {
-        Ok(contact) => contact,
+    let (portal, contact) = match reader(app, &slug, jar).await? {
+        Ok(found) => found,
         Err(redirect) => return Ok(redirect),
     };
     let q: String = query
@@ -164,9 +164,8 @@ async fn article(
     Data(app): Data<&Arc<App>>,
     jar: &CookieJar,
 ) -> poem::Result<Response> {
-    let portal = Portal::load(app, &slug, jar).await?;
-    let contact = match reader(app, jar, &portal).await? {
-        Ok(contact) => contact,
+    let (portal, contact) = match reader(app, &slug, jar).await? {
+        Ok(found) => found,
         Err(redirect) => return Ok(redirect),
     };
     let id = SolutionId::parse(&id).ok_or(AppError::NotFound)?;
@@ -199,10 +198,9 @@ async fn suggest(
     jar: &CookieJar,
     Query(query): Query<SearchQuery>,
 ) -> poem::Result<Response> {
-    let portal = Portal::load(app, &slug, jar).await?;
-    if reader(app, jar, &portal).await?.is_err() {
+    let Ok((portal, _)) = reader(app, &slug, jar).await? else {
         return Ok(StatusCode::UNAUTHORIZED.into_response());
-    }
+    };
     let q: String = query.q.unwrap_or_default().chars().take(200).collect();
     let found = solutions::search(app, &portal.org.id, &q, SUGGEST_LIMIT).await?;
     let body = Suggestions {
