@@ -18,6 +18,12 @@
 //! - solution search, the busy contact's request list and the console's request queue;
 //! - the server's resident memory when idle after start-up, and its peak.
 //!
+//! Logins go through a browser-like client (cookies, forms); page views go over one kept-alive
+//! HTTP/1.1 connection per client carrying that client's cookies, a client light enough to
+//! leave most of the cores to the server. Beside each measure, the server's own processor
+//! time per completed step (`µs CPU`, from `/proc`): the figure that does not depend on what
+//! else the machine runs.
+//!
 //! The clients share the machine's cores with the server: the figures are what one machine
 //! does as client and server together. The PostgreSQL run needs `PORTICO_TEST_POSTGRES_URL`;
 //! it makes its own database and drops it. Run: `cargo bench --bench speed`.
@@ -41,8 +47,12 @@ use std::{
 };
 
 use argon2::{Argon2, PasswordHash, PasswordVerifier};
+use bytes::Bytes;
 use chrono::Utc;
 use diesel::{Connection, PgConnection, RunQueryDsl};
+use http_body_util::{BodyExt, Empty};
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
 use portico::{
     App, Config,
     config::{Overrides, PasswordHashing},
@@ -57,6 +67,7 @@ use portico::{
         orgs,
     },
 };
+use reqwest::cookie::{CookieStore, Jar};
 
 const PASSWORD: &str = "bench-password-long-enough";
 const SECRET_KEY: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
@@ -154,7 +165,9 @@ async fn run(table: &mut Table, column: usize, url: &str, dir: &Path, contacts: 
     let next = Arc::new(AtomicUsize::new(0));
 
     let hashes = hash_rate(secs);
-    let storm = password_logins(&base, &emails, &next, 64, secs).await;
+    let storm = server
+        .measure(password_logins(&base, &emails, &next, 64, secs))
+        .await;
     let logins = storm.per_sec();
     table.put(
         "H: argon2id verifications/s, all cores",
@@ -166,24 +179,37 @@ async fn run(table: &mut Table, column: usize, url: &str, dir: &Path, contacts: 
         "L: password logins/s (64 clients)",
         "> 86",
         column,
-        format!("{logins:.0} ({} errors)", storm.errors),
+        format!(
+            "{logins:.0} ({} errors, {})",
+            storm.errors,
+            storm.cpu_each()
+        ),
     );
     table.put("L/H", ">= 0.9", column, format!("{:.2}", logins / hashes));
 
     // A code request answers no sooner than 200 ms (so that timing tells nothing), which caps
     // one client at five code logins a second: 256 clients keep the server, not the floor, the
     // limit.
-    let codes = code_logins(&base, dir, &emails, &next, 256, secs).await;
+    let codes = server
+        .measure(code_logins(&base, dir, &emails, &next, 256, secs))
+        .await;
     table.put(
         "complete code logins/s (256 clients)",
         ">= 1000",
         column,
-        format!("{:.0} ({} errors)", codes.per_sec(), codes.errors),
+        format!(
+            "{:.0} ({} errors, {})",
+            codes.per_sec(),
+            codes.errors,
+            codes.cpu_each()
+        ),
     );
 
     let readers = logged_in(&base, &emails, &next, 256).await;
     for clients in [1, 16, 64, 256] {
-        let views = get_loop(&base, &readers[..clients], "/portal/bench/", secs).await;
+        let views = server
+            .measure(get_loop(&base, &readers[..clients], "/portal/bench/", secs))
+            .await;
         table.put(
             &format!("home page views/s, p50 / p99 ms ({clients} clients)"),
             if clients == 64 {
@@ -207,26 +233,28 @@ async fn run(table: &mut Table, column: usize, url: &str, dir: &Path, contacts: 
     );
 
     let busy = logged_in_as(&base, "busy@bench.example").await;
-    let searches = get_loop(
-        &base,
-        &vec![busy.clone(); 16],
-        "/portal/bench/solutions?q=printer+refund",
-        secs,
-    )
-    .await;
+    let searches = server
+        .measure(get_loop(
+            &base,
+            &vec![busy.clone(); 16],
+            "/portal/bench/solutions?q=printer+refund",
+            secs,
+        ))
+        .await;
     table.put(
         "solution search/s (16 clients, 2,000 solutions)",
         "",
         column,
         searches.summary(),
     );
-    let lists = get_loop(
-        &base,
-        &vec![busy; 16],
-        "/portal/bench/requests?page=40",
-        secs,
-    )
-    .await;
+    let lists = server
+        .measure(get_loop(
+            &base,
+            &vec![busy; 16],
+            "/portal/bench/requests?page=40",
+            secs,
+        ))
+        .await;
     table.put(
         "request list/s, 50,000 own requests, page 40 (16 clients)",
         "",
@@ -234,13 +262,14 @@ async fn run(table: &mut Table, column: usize, url: &str, dir: &Path, contacts: 
         lists.summary(),
     );
     let admin = admin_client(&base).await;
-    let queue = get_loop(
-        &base,
-        &vec![admin; 16],
-        "/admin/orgs/bench/requests?q=invoice&page=3",
-        secs,
-    )
-    .await;
+    let queue = server
+        .measure(get_loop(
+            &base,
+            &vec![admin; 16],
+            "/admin/orgs/bench/requests?q=invoice&page=3",
+            secs,
+        ))
+        .await;
     table.put(
         "console queue/s, 100,000 requests, searched (16 clients)",
         "",
@@ -494,6 +523,31 @@ impl Server {
     fn peak_kib(&self) -> u64 {
         self.status_kib("VmHWM:")
     }
+
+    /// The server's user and system processor time so far, in seconds.
+    fn cpu_secs(&self) -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
+        // The fields after the command name, which is in parentheses: utime and stime are the
+        // 12th and 13th of them, in clock ticks of 1/100 s.
+        let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+        let fields: Vec<&str> = after_name.split_whitespace().collect();
+        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+        ticks as f64 / 100.0
+    }
+
+    /// Runs `work` and notes the server's processor time it took.
+    async fn measure(&self, work: impl Future<Output = Run>) -> Run {
+        let before = self.cpu_secs();
+        let mut run = work.await;
+        run.server_cpu_secs = Some(self.cpu_secs() - before);
+        eprintln!(
+            "  measured: {} done; server resident {} MiB, peak {} MiB",
+            run.done,
+            self.resident_kib() / 1024,
+            self.peak_kib() / 1024
+        );
+        run
+    }
 }
 
 impl Drop for Server {
@@ -552,6 +606,8 @@ struct Run {
     errors: usize,
     secs: f64,
     millis: Vec<f64>,
+    /// The server's processor time over the run, when measured.
+    server_cpu_secs: Option<f64>,
 }
 
 impl Run {
@@ -567,6 +623,16 @@ impl Run {
         self.millis[((self.millis.len() - 1) as f64 * p) as usize]
     }
 
+    /// The server's processor time per completed step, as `N µs CPU`.
+    fn cpu_each(&self) -> String {
+        match self.server_cpu_secs {
+            Some(cpu) if self.done > 0 => {
+                format!("{:.0} µs CPU", cpu * 1e6 / self.done as f64)
+            }
+            _ => String::new(),
+        }
+    }
+
     fn summary(mut self) -> String {
         let (p50, p99) = (self.percentile(0.5), self.percentile(0.99));
         let errors = if self.errors == 0 {
@@ -574,7 +640,13 @@ impl Run {
         } else {
             format!(", {} errors", self.errors)
         };
-        format!("{:.0}, {p50:.1} / {p99:.1}{errors}", self.per_sec())
+        let cpu = self.cpu_each();
+        let cpu = if cpu.is_empty() {
+            cpu
+        } else {
+            format!(", {cpu}")
+        };
+        format!("{:.0}, {p50:.1} / {p99:.1}{errors}{cpu}", self.per_sec())
     }
 }
 
@@ -582,16 +654,24 @@ impl Run {
 #[derive(Clone)]
 struct Visitor {
     client: reqwest::Client,
+    cookies: Arc<Jar>,
     csrf: String,
 }
 
-async fn visitor(base: &str) -> Visitor {
-    let client = reqwest::Client::builder()
-        .cookie_store(true)
+/// A browser's HTTP client, keeping its cookies in `cookies` and following no redirect.
+fn browser(cookies: &Arc<Jar>) -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_provider(cookies.clone())
         .redirect(reqwest::redirect::Policy::none())
         .pool_max_idle_per_host(1)
+        .tls_built_in_root_certs(false)
         .build()
-        .unwrap();
+        .unwrap()
+}
+
+async fn visitor(base: &str) -> Visitor {
+    let cookies = Arc::new(Jar::default());
+    let client = browser(&cookies);
     let page = client
         .get(format!("{base}/portal/bench/login"))
         .send()
@@ -601,7 +681,11 @@ async fn visitor(base: &str) -> Visitor {
         .await
         .unwrap();
     let csrf = hidden(&page, "csrf");
-    Visitor { client, csrf }
+    Visitor {
+        client,
+        cookies,
+        csrf,
+    }
 }
 
 fn hidden(page: &str, name: &str) -> String {
@@ -613,23 +697,28 @@ fn hidden(page: &str, name: &str) -> String {
     page[start..start + page[start..].find('"').unwrap()].to_owned()
 }
 
-/// Runs `step` on every visitor over and over for `secs`; a step answers whether it succeeded.
-async fn closed_loop<F, Fut>(visitors: Vec<Visitor>, secs: f64, step: F) -> Run
+/// Runs `step` for every client over and over for `secs`; a step hands its client back with
+/// whether it succeeded.
+async fn closed_loop<S, F, Fut>(clients: Vec<S>, secs: f64, step: F) -> Run
 where
-    F: Fn(Visitor) -> Fut + Clone + Send + 'static,
-    Fut: Future<Output = bool> + Send,
+    S: Send + 'static,
+    F: Fn(S) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = (S, bool)> + Send,
 {
     let deadline = Instant::now() + Duration::from_secs_f64(secs);
     let started = Instant::now();
-    let tasks: Vec<_> = visitors
+    let tasks: Vec<_> = clients
         .into_iter()
-        .map(|visitor| {
+        .map(|client| {
             let step = step.clone();
             tokio::spawn(async move {
                 let mut run = Run::default();
+                let mut client = client;
                 while Instant::now() < deadline {
                     let at = Instant::now();
-                    if step(visitor.clone()).await {
+                    let (back, succeeded) = step(client).await;
+                    client = back;
+                    if succeeded {
                         run.done += 1;
                         run.millis.push(at.elapsed().as_secs_f64() * 1000.0);
                     } else {
@@ -652,11 +741,12 @@ where
 }
 
 async fn visitors(base: &str, count: usize) -> Vec<Visitor> {
-    let mut all = Vec::with_capacity(count);
+    let mut arriving = tokio::task::JoinSet::new();
     for _ in 0..count {
-        all.push(visitor(base).await);
+        let base = base.to_owned();
+        arriving.spawn(async move { visitor(&base).await });
     }
-    all
+    arriving.join_all().await
 }
 
 /// Password logins by `clients` visitors, each with the next contact in turn.
@@ -679,7 +769,8 @@ async fn password_logins(
                 ("password", PASSWORD),
             ];
             let sent = visitor.client.post(&url).form(&fields).send().await;
-            sent.is_ok_and(|response| response.status() == 303)
+            let succeeded = sent.is_ok_and(|response| response.status() == 303);
+            (visitor, succeeded)
         }
     })
     .await
@@ -688,39 +779,65 @@ async fn password_logins(
 /// Codes as the server writes them to its file outbox, by recipient.
 #[derive(Clone, Default)]
 struct Outbox {
-    codes: Arc<Mutex<HashMap<String, String>>>,
+    mail: Arc<Mutex<Mailboxes>>,
+}
+
+/// Codes no client has taken yet, and clients waiting for theirs.
+#[derive(Default)]
+struct Mailboxes {
+    codes: HashMap<String, String>,
+    waiting: HashMap<String, tokio::sync::oneshot::Sender<String>>,
 }
 
 impl Outbox {
-    /// Reads new `.eml` files under `dir` until `stop`.
+    /// Reads and removes new `.eml` files under `dir` until `stop`; the folder stays small, so
+    /// watching it costs little of the cores the server needs.
     fn watch(&self, dir: PathBuf, stop: Arc<AtomicUsize>) -> tokio::task::JoinHandle<()> {
-        let codes = self.codes.clone();
+        let outbox = self.clone();
         tokio::task::spawn_blocking(move || {
-            let mut seen = std::collections::HashSet::new();
             while stop.load(Ordering::Relaxed) == 0 {
                 for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-                    let name = entry.file_name().to_string_lossy().into_owned();
-                    if !name.ends_with(".eml") || !seen.insert(name) {
+                    if !entry.file_name().to_string_lossy().ends_with(".eml") {
                         continue;
                     }
                     let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
                     if let Some((to, code)) = recipient_and_code(&text) {
-                        codes.lock().unwrap().insert(to, code);
+                        outbox.deliver(to, code);
+                        let _ = std::fs::remove_file(entry.path());
                     }
                 }
-                std::thread::sleep(Duration::from_millis(2));
+                std::thread::sleep(Duration::from_millis(1));
             }
         })
     }
 
+    fn deliver(&self, to: String, code: String) {
+        let mut mail = self.mail.lock().unwrap();
+        match mail.waiting.remove(&to) {
+            Some(waiter) => {
+                let _ = waiter.send(code);
+            }
+            None => {
+                mail.codes.insert(to, code);
+            }
+        }
+    }
+
+    /// The code sent to `email`, waiting up to 10 s for it.
     async fn take(&self, email: &str) -> Option<String> {
-        for _ in 0..5_000 {
-            if let Some(code) = self.codes.lock().unwrap().remove(email) {
+        let arrival = {
+            let mut mail = self.mail.lock().unwrap();
+            if let Some(code) = mail.codes.remove(email) {
                 return Some(code);
             }
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-        None
+            let (sender, arrival) = tokio::sync::oneshot::channel();
+            mail.waiting.insert(email.to_owned(), sender);
+            arrival
+        };
+        tokio::time::timeout(Duration::from_secs(10), arrival)
+            .await
+            .ok()?
+            .ok()
     }
 }
 
@@ -756,45 +873,57 @@ async fn code_logins(
         let (base, emails, next, outbox) =
             (base.clone(), emails.clone(), next.clone(), outbox.clone());
         async move {
-            let email = &emails[next.fetch_add(1, Ordering::Relaxed) % emails.len()];
-            let fields = [
-                ("csrf", visitor.csrf.as_str()),
-                ("identifier", email.as_str()),
-            ];
-            let Ok(page) = visitor
-                .client
-                .post(format!("{base}/portal/bench/login/code"))
-                .form(&fields)
-                .send()
-                .await
-            else {
-                return false;
-            };
-            let Ok(page) = page.text().await else {
-                return false;
-            };
-            let Some(code) = outbox.take(email).await else {
-                return false;
-            };
-            let login_id = hidden(&page, "login_id");
-            let fields = [
-                ("csrf", visitor.csrf.as_str()),
-                ("login_id", login_id.as_str()),
-                ("code", code.as_str()),
-            ];
-            let verified = visitor
-                .client
-                .post(format!("{base}/portal/bench/login/code/verify"))
-                .form(&fields)
-                .send()
-                .await;
-            verified.is_ok_and(|response| response.status() == 303)
+            let succeeded = code_login(&base, &visitor, &emails, &next, &outbox).await;
+            (visitor, succeeded)
         }
     })
     .await;
     stop.store(1, Ordering::Relaxed);
     watcher.await.unwrap();
     run
+}
+
+/// One complete code login by `visitor` as the next contact; whether it succeeded.
+async fn code_login(
+    base: &str,
+    visitor: &Visitor,
+    emails: &[String],
+    next: &AtomicUsize,
+    outbox: &Outbox,
+) -> bool {
+    let email = &emails[next.fetch_add(1, Ordering::Relaxed) % emails.len()];
+    let fields = [
+        ("csrf", visitor.csrf.as_str()),
+        ("identifier", email.as_str()),
+    ];
+    let Ok(page) = visitor
+        .client
+        .post(format!("{base}/portal/bench/login/code"))
+        .form(&fields)
+        .send()
+        .await
+    else {
+        return false;
+    };
+    let Ok(page) = page.text().await else {
+        return false;
+    };
+    let Some(code) = outbox.take(email).await else {
+        return false;
+    };
+    let login_id = hidden(&page, "login_id");
+    let fields = [
+        ("csrf", visitor.csrf.as_str()),
+        ("login_id", login_id.as_str()),
+        ("code", code.as_str()),
+    ];
+    let verified = visitor
+        .client
+        .post(format!("{base}/portal/bench/login/code/verify"))
+        .form(&fields)
+        .send()
+        .await;
+    verified.is_ok_and(|response| response.status() == 303)
 }
 
 /// `count` visitors, each logged in as the next contact.
@@ -804,12 +933,13 @@ async fn logged_in(
     next: &Arc<AtomicUsize>,
     count: usize,
 ) -> Vec<Visitor> {
-    let mut all = Vec::with_capacity(count);
+    let mut arriving = tokio::task::JoinSet::new();
     for _ in 0..count {
-        let email = &emails[next.fetch_add(1, Ordering::Relaxed) % emails.len()];
-        all.push(logged_in_as(base, email).await);
+        let email = emails[next.fetch_add(1, Ordering::Relaxed) % emails.len()].clone();
+        let base = base.to_owned();
+        arriving.spawn(async move { logged_in_as(&base, &email).await });
     }
-    all
+    arriving.join_all().await
 }
 
 async fn logged_in_as(base: &str, email: &str) -> Visitor {
@@ -831,11 +961,8 @@ async fn logged_in_as(base: &str, email: &str) -> Visitor {
 }
 
 async fn admin_client(base: &str) -> Visitor {
-    let client = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let cookies = Arc::new(Jar::default());
+    let client = browser(&cookies);
     let page = client
         .get(format!("{base}/admin/login"))
         .send()
@@ -857,20 +984,68 @@ async fn admin_client(base: &str) -> Visitor {
         .await
         .unwrap();
     assert_eq!(answer.status(), 303, "the bench admin logs in");
-    Visitor { client, csrf }
+    Visitor {
+        client,
+        cookies,
+        csrf,
+    }
 }
 
-/// Page views of `path` by every visitor in a closed loop.
+/// Page views of `path` by every visitor in a closed loop, each over its own kept-alive
+/// HTTP/1.1 connection with the visitor's cookies: a client much lighter than the browser-like
+/// one, so that more of the shared cores serve pages.
 async fn get_loop(base: &str, visitors: &[Visitor], path: &str, secs: f64) -> Run {
-    let url = format!("{base}{path}");
-    closed_loop(visitors.to_vec(), secs, move |visitor| {
-        let url = url.clone();
-        async move {
-            match visitor.client.get(&url).send().await {
-                Ok(response) if response.status() == 200 => response.bytes().await.is_ok(),
-                _ => false,
-            }
-        }
+    let url: reqwest::Url = format!("{base}{path}").parse().unwrap();
+    let mut readers = Vec::with_capacity(visitors.len());
+    for visitor in visitors {
+        readers.push(Reader::connect(&url, visitor).await);
+    }
+    closed_loop(readers, secs, |mut reader: Reader| async move {
+        let succeeded = reader.view().await;
+        (reader, succeeded)
     })
     .await
+}
+
+/// One visitor's connection for reading one page over and over.
+struct Reader {
+    sender: SendRequest<Empty<Bytes>>,
+    request: hyper::Request<Empty<Bytes>>,
+}
+
+impl Reader {
+    async fn connect(url: &reqwest::Url, visitor: &Visitor) -> Self {
+        let address = (url.host_str().unwrap(), url.port().unwrap());
+        let stream = tokio::net::TcpStream::connect(address).await.unwrap();
+        stream.set_nodelay(true).unwrap();
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        let mut request =
+            hyper::Request::get(url.path().to_owned() + "?" + url.query().unwrap_or(""))
+                .header(hyper::header::HOST, format!("{}:{}", address.0, address.1))
+                .body(Empty::new())
+                .unwrap();
+        if let Some(cookies) = visitor.cookies.cookies(url) {
+            request.headers_mut().insert(hyper::header::COOKIE, cookies);
+        }
+        Self { sender, request }
+    }
+
+    /// Reads the page once; whether it came with 200 and a whole body.
+    async fn view(&mut self) -> bool {
+        if self.sender.ready().await.is_err() {
+            return false;
+        }
+        let mut request = hyper::Request::new(Empty::new());
+        *request.uri_mut() = self.request.uri().clone();
+        *request.headers_mut() = self.request.headers().clone();
+        match self.sender.send_request(request).await {
+            Ok(response) if response.status() == 200 => {
+                response.into_body().collect().await.is_ok()
+            }
+            _ => false,
+        }
+    }
 }
