@@ -233,49 +233,30 @@ async fn run(table: &mut Table, column: usize, url: &str, dir: &Path, contacts: 
     );
 
     let busy = logged_in_as(&base, "busy@bench.example").await;
-    let searches = server
-        .measure(get_loop(
-            &base,
-            &vec![busy.clone(); 16],
-            "/portal/bench/solutions?q=printer+refund",
-            secs,
-        ))
-        .await;
-    table.put(
-        "solution search/s (16 clients, 2,000 solutions)",
-        "",
-        column,
-        searches.summary(),
-    );
-    let lists = server
-        .measure(get_loop(
-            &base,
-            &vec![busy; 16],
-            "/portal/bench/requests?page=40",
-            secs,
-        ))
-        .await;
-    table.put(
-        "request list/s, 50,000 own requests, page 40 (16 clients)",
-        "",
-        column,
-        lists.summary(),
-    );
     let admin = admin_client(&base).await;
-    let queue = server
-        .measure(get_loop(
-            &base,
-            &vec![admin; 16],
+    let readings = [
+        (
+            "solution search/s (16 clients, 2,000 solutions)",
+            &busy,
+            "/portal/bench/solutions?q=printer+refund",
+        ),
+        (
+            "request list/s, 50,000 own requests, page 40 (16 clients)",
+            &busy,
+            "/portal/bench/requests?page=40",
+        ),
+        (
+            "console queue/s, 100,000 requests, searched (16 clients)",
+            &admin,
             "/admin/orgs/bench/requests?q=invoice&page=3",
-            secs,
-        ))
-        .await;
-    table.put(
-        "console queue/s, 100,000 requests, searched (16 clients)",
-        "",
-        column,
-        queue.summary(),
-    );
+        ),
+    ];
+    for (measure, reader, path) in readings {
+        let run = server
+            .measure(get_loop(&base, &vec![reader.clone(); 16], path, secs))
+            .await;
+        table.put(measure, "", column, run.summary());
+    }
 
     table.put(
         "server memory idle / peak, MiB",
