@@ -24,7 +24,7 @@ use crate::{
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = contacts)]
-struct ContactRow {
+pub(super) struct ContactRow {
     org_id: String,
     id: String,
     email: Option<String>,
@@ -52,7 +52,7 @@ impl ContactCredentials {
 }
 
 impl ContactRow {
-    fn into_domain(self) -> Result<ContactCredentials, AppError> {
+    pub(super) fn into_domain(self) -> Result<ContactCredentials, AppError> {
         Ok(ContactCredentials {
             contact: Contact {
                 org_id: Id::from_stored(&self.org_id)?,

@@ -4,11 +4,15 @@
 use chrono::{Duration, NaiveDateTime};
 use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, RunQueryDsl, prelude::*};
 
-use super::{DbConnection, schema::contact_sessions};
+use super::{
+    DbConnection,
+    accounts::ContactRow,
+    schema::{contact_sessions, contacts},
+};
 use crate::{
     AppError,
     domain::{
-        contact::ContactId,
+        contact::{Contact, ContactId, ContactStatus},
         ids::Id,
         org::OrgId,
         session::{ClientInfo, ContactSession, SessionId},
@@ -107,6 +111,46 @@ pub fn find_live(
             .execute(conn)?;
     }
     row.into_domain().map(Some)
+}
+
+/// The active contact of this organization's live session with this token hash, found in one
+/// statement; the same rules as [`find_live`], and the same refresh of its last use.
+pub fn find_live_contact(
+    conn: &mut DbConnection,
+    org_id: &OrgId,
+    token_hash: &str,
+    idle_secs: u32,
+    now: NaiveDateTime,
+) -> Result<Option<Contact>, AppError> {
+    let idle_cutoff = now - Duration::seconds(i64::from(idle_secs));
+    let org = org_id.to_string();
+    let found: Option<(String, NaiveDateTime, ContactRow)> = contact_sessions::table
+        .inner_join(
+            contacts::table.on(contacts::org_id
+                .eq(contact_sessions::org_id)
+                .and(contacts::id.eq(contact_sessions::contact_id))),
+        )
+        .filter(contact_sessions::org_id.eq(&org))
+        .filter(contact_sessions::token_hash.eq(token_hash))
+        .filter(contact_sessions::expires_at.gt(now))
+        .filter(contact_sessions::last_seen_at.gt(idle_cutoff))
+        .filter(contacts::status.eq(ContactStatus::Active.as_str()))
+        .select((
+            contact_sessions::id,
+            contact_sessions::last_seen_at,
+            ContactRow::as_select(),
+        ))
+        .first(conn)
+        .optional()?;
+    let Some((session_id, last_seen_at, contact)) = found else {
+        return Ok(None);
+    };
+    if last_seen_at < now - Duration::seconds(TOUCH_AFTER_SECS) {
+        diesel::update(contact_sessions::table.find((&org, &session_id)))
+            .set(contact_sessions::last_seen_at.eq(now))
+            .execute(conn)?;
+    }
+    contact.into_domain().map(|found| Some(found.contact))
 }
 
 /// Ends the session with this token hash in this organization; returns whether one ended.

@@ -18,7 +18,7 @@ use super::{cookies, csrf, see_other};
 use crate::{
     App, AppError,
     domain::{
-        contact::{Contact, ContactStatus, Identifier},
+        contact::{Contact, Identifier},
         login,
         org::{LoginMode, LoginPolicy, OrgId, OrgStatus, Organization},
         password, password_reset, registration,
@@ -26,7 +26,7 @@ use crate::{
     },
     secret::SecretString,
     storage::{
-        DbConnection, accounts, content,
+        DbConnection, content,
         orgs::{self, PortalRecord},
         portal_settings, sessions,
     },
@@ -233,11 +233,7 @@ fn live_contact(
     idle_secs: u32,
 ) -> Result<Option<Contact>, AppError> {
     let now = chrono::Utc::now().naive_utc();
-    let Some(found) = sessions::find_live(conn, org_id, token_hash, idle_secs, now)? else {
-        return Ok(None);
-    };
-    let contact = accounts::find_contact(conn, org_id, &found.contact_id)?;
-    Ok(contact.filter(|c| c.status == ContactStatus::Active))
+    sessions::find_live_contact(conn, org_id, token_hash, idle_secs, now)
 }
 
 /// Whether this browser holds a live console session of an admin of `org`.
