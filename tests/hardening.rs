@@ -26,6 +26,7 @@ both_backends!(
     metrics_count_logins_codes_and_latency,
     metrics_answer_only_loopback_or_the_token,
     a_nul_in_a_search_or_filter_is_bad_input_not_a_fault,
+    a_slug_no_portal_can_have_is_not_found_alike_everywhere,
 );
 
 /// PostgreSQL cannot hold a NUL in text: a search or filter carrying one is the client's
@@ -48,6 +49,36 @@ async fn a_nul_in_a_search_or_filter_is_bad_input_not_a_fault(backend: Backend) 
             page.body
         );
     }
+}
+
+/// A portal slug with a NUL, capitals or other characters no slug may hold is simply not
+/// found, on every backend, on the pages and the API alike.
+async fn a_slug_no_portal_can_have_is_not_found_alike_everywhere(backend: Backend) {
+    let Some(app) = TestApp::demo(backend).await else {
+        return;
+    };
+    let browser = app.browser();
+    for slug in [
+        "acme%00",
+        "ACME",
+        "acme%20",
+        "ac%27me",
+        "acme.",
+        "%E2%80%AEacme",
+    ] {
+        for path in [
+            format!("/portal/{slug}/"),
+            format!("/portal/{slug}/login"),
+            format!("/api/v1/portals/{slug}"),
+        ] {
+            let page = browser.get(&path).await;
+            assert_eq!(page.status, StatusCode::NOT_FOUND, "{path}: {}", page.body);
+        }
+    }
+    assert_eq!(
+        browser.get("/portal/acme/login").await.status,
+        StatusCode::OK
+    );
 }
 
 /// Sends raw bytes to the server and reads what comes back within `wait`.

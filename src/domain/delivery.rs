@@ -39,8 +39,10 @@ use crate::{
 
 /// Attempts before a message is given up on.
 const MAX_ATTEMPTS: i32 = 8;
-/// How long a claimed message stays with one worker before another may take it.
-const LEASE_SECS: i64 = 60;
+/// How long a claimed message stays with one worker before another may take it: longer than
+/// the longest send (a gateway's timeout is held to 120 s, an SMTP exchange to 30 s), so a
+/// message is claimed again only when the instance that claimed it is gone.
+const LEASE_SECS: i64 = 150;
 /// How often the worker looks for due messages when nothing wakes it.
 const POLL: Duration = Duration::from_millis(500);
 /// Messages one worker sends at the same time.

@@ -20,7 +20,7 @@ use crate::{
     domain::{
         contact::{Contact, Identifier},
         login,
-        org::{LoginMode, LoginPolicy, OrgId, OrgStatus, Organization},
+        org::{self, LoginMode, LoginPolicy, OrgId, OrgStatus, Organization},
         password, password_reset, registration,
         session::{self, ClientInfo},
     },
@@ -211,8 +211,13 @@ impl Portal {
     }
 }
 
-/// The organization and policy of the portal at `slug`, read from the database.
+/// The organization and policy of the portal at `slug`, read from the database. A slug no
+/// portal can have (see [`org::check_slug`]) is not found without asking the database, so
+/// every backend answers it alike.
 fn read_portal(conn: &mut DbConnection, slug: &str) -> Result<Arc<PortalRecord>, AppError> {
+    if org::check_slug(slug).is_err() {
+        return Err(AppError::NotFound);
+    }
     orgs::find_portal(conn, slug)?
         .map(Arc::new)
         .ok_or(AppError::NotFound)
