@@ -69,6 +69,7 @@ both_backends!(
     smtp_refusing_connections_delays_the_code_but_loses_nothing,
     a_failing_sms_gateway_is_retried_then_marked_failed,
     a_redirecting_sms_gateway_is_not_followed,
+    a_silent_sms_gateway_does_not_hold_up_another_organizations_email,
     a_silent_sms_gateway_times_out_and_is_retried,
     the_demo_file_outboxes_carry_codes_without_any_gateway,
     common_page_code_opens_the_one_portal_that_takes_codes,
@@ -654,6 +655,55 @@ async fn a_redirecting_sms_gateway_is_not_followed(backend: Backend) {
         sms.calls(),
         deliveries[0].attempts as usize,
         "a redirect was followed: more calls than attempts"
+    );
+}
+
+/// A gateway that never answers holds at most half of the worker's sending slots: while forty
+/// of Initech's SMS wait on it, Globex's emailed code goes out at once.
+async fn a_silent_sms_gateway_does_not_hold_up_another_organizations_email(backend: Backend) {
+    let (smtp, sms) = (
+        SmtpReceiver::start().await,
+        SmsReceiver::start(Mode::Hang).await,
+    );
+    let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
+        return;
+    };
+    let initech = portico::domain::ids::Id::parse(&app.org_id("initech").await).unwrap();
+    app.app
+        .db
+        .run(move |conn| {
+            let now = chrono::Utc::now().naive_utc();
+            for n in 0..40 {
+                let message = portico::storage::outbox::NewMessage {
+                    org_id: Some(initech),
+                    channel: "sms",
+                    recipient: format!("+1555020{n:04}"),
+                    subject: String::new(),
+                    body_text: "Your parcel is on its way.".to_owned(),
+                    body_html: String::new(),
+                    code_refs: Vec::new(),
+                };
+                portico::storage::outbox::enqueue(conn, &message, now)?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+    app.app.deliveries.wake();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(sms.calls() > 0, "the SMS are out, waiting on the gateway");
+
+    let page = app
+        .browser()
+        .request_code("globex", "demo@globex.example")
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    let asked = std::time::Instant::now();
+    smtp.wait_for("demo@globex.example", 1).await;
+    let waited = asked.elapsed();
+    assert!(
+        waited < std::time::Duration::from_millis(800),
+        "Globex's code waited {waited:?} behind Initech's gateway"
     );
 }
 

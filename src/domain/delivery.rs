@@ -16,7 +16,7 @@
 //! copy of one message carries the same key (an `Idempotency-Key` header to the SMS gateway,
 //! a `Message-ID` in email), so a gateway or a mail client can tell a repeat from a new one.
 
-use std::{path::PathBuf, sync::Arc, time::Duration};
+use std::{collections::HashMap, path::PathBuf, sync::Arc, time::Duration};
 
 use chrono::Utc;
 use handlebars::Handlebars;
@@ -47,6 +47,10 @@ const LEASE_SECS: i64 = 150;
 const POLL: Duration = Duration::from_millis(500);
 /// Messages one worker sends at the same time.
 const PARALLEL_SENDS: usize = 16;
+/// Of those, the most on one way out (email, or one organization's SMS).
+const SENDS_PER_WAY: usize = PARALLEL_SENDS / 2;
+/// How many due messages a claim looks through for ones whose way out has a free slot.
+const DUE_LOOKAHEAD: i64 = 200;
 
 /// The configured ways out, and the bell that wakes the worker.
 pub struct Deliveries {
@@ -237,39 +241,68 @@ pub async fn run_worker(app: Arc<App>) {
 
 /// Delivers every message due now, several at a time; returns how many were handled.
 ///
-/// Each round, one transaction claims up to [`PARALLEL_SENDS`] messages (and drops those
-/// whose codes can no longer be used), so a claimed message goes out at once, well within its
-/// lease. They are sent together, and what became of them is written as they finish, those
-/// that finished together in one transaction.
+/// Up to [`PARALLEL_SENDS`] messages are out at once, and at most [`SENDS_PER_WAY`] of them on
+/// one way out (email, or one organization's SMS gateway), so a slow gateway holds a few
+/// slots while every other message goes on. Whenever slots are free, one transaction claims
+/// due messages for them (dropping those whose codes can no longer be used), so a claimed
+/// message goes out at once, well within its lease. What became of the messages is written as
+/// they finish, those that finished together in one transaction.
 pub async fn deliver_due(app: &Arc<App>) -> Result<usize, AppError> {
     let mut handled = 0;
+    let mut sending = tokio::task::JoinSet::new();
+    let mut busy: HashMap<String, usize> = HashMap::new();
+    let mut may_claim = true;
     loop {
-        let now = Utc::now().naive_utc();
-        let claimed = app
-            .db
-            .transaction(move |conn| claim_round(conn, now))
-            .await?;
-        let full = claimed.to_send.len() + claimed.dropped >= PARALLEL_SENDS;
-        handled += claimed.dropped;
-        let mut sends = tokio::task::JoinSet::new();
-        for message in claimed.to_send {
-            let app = app.clone();
-            sends.spawn(async move {
-                let sent = send(&app, &message).await;
-                Outcome { message, sent }
-            });
-        }
-        while let Some(first) = sends.join_next().await {
-            let mut finished = vec![first?];
-            while let Some(more) = sends.try_join_next() {
-                finished.push(more?);
+        if may_claim && sending.len() < PARALLEL_SENDS {
+            let now = Utc::now().naive_utc();
+            let free = PARALLEL_SENDS - sending.len();
+            let taken = busy.clone();
+            let claimed = app
+                .db
+                .transaction(move |conn| claim_round(conn, now, free, &taken))
+                .await?;
+            handled += claimed.dropped;
+            may_claim = claimed.dropped > 0 || !claimed.to_send.is_empty();
+            for message in claimed.to_send {
+                *busy.entry(way(&message)).or_default() += 1;
+                let app = app.clone();
+                sending.spawn(async move {
+                    let sent = send(&app, &message).await;
+                    Outcome { message, sent }
+                });
             }
-            handled += finished.len();
-            record(app, finished).await?;
+            if may_claim {
+                continue;
+            }
         }
-        if !full {
+        let Some(first) = sending.join_next().await else {
             return Ok(handled);
+        };
+        let mut finished = vec![first?];
+        while let Some(more) = sending.try_join_next() {
+            finished.push(more?);
         }
+        for outcome in &finished {
+            if let Some(count) = busy.get_mut(&way(&outcome.message)) {
+                *count = count.saturating_sub(1);
+            }
+        }
+        handled += finished.len();
+        record(app, finished).await?;
+        may_claim = true;
+    }
+}
+
+/// The way out a message takes, as far as sharing the sending slots goes: email, or the SMS
+/// of one organization (its own gateway or the platform's).
+fn way(message: &Message) -> String {
+    way_of(&message.channel, message.org_id.as_deref())
+}
+
+fn way_of(channel: &str, org_id: Option<&str>) -> String {
+    match channel {
+        "sms" => format!("sms:{}", org_id.unwrap_or("platform")),
+        other => other.to_owned(),
     }
 }
 
@@ -286,13 +319,30 @@ struct Outcome {
     sent: Result<(), String>,
 }
 
-fn claim_round(conn: &mut DbConnection, now: chrono::NaiveDateTime) -> Result<Claimed, AppError> {
+/// Claims up to `free` due messages, oldest first, passing over those whose way out already
+/// has [`SENDS_PER_WAY`] messages out (`busy`, by way).
+fn claim_round(
+    conn: &mut DbConnection,
+    now: chrono::NaiveDateTime,
+    free: usize,
+    busy: &HashMap<String, usize>,
+) -> Result<Claimed, AppError> {
     let mut claimed = Claimed {
         to_send: Vec::new(),
         dropped: 0,
     };
-    let round = i64::try_from(PARALLEL_SENDS).unwrap_or(16);
-    for id in outbox::due(conn, now, round)? {
+    let mut taking = busy.clone();
+    for due in outbox::due(conn, now, DUE_LOOKAHEAD)? {
+        if claimed.to_send.len() >= free {
+            break;
+        }
+        let slots = taking
+            .entry(way_of(&due.channel, due.org_id.as_deref()))
+            .or_default();
+        if *slots >= SENDS_PER_WAY {
+            continue;
+        }
+        let id = due.id;
         let Some(message) = outbox::claim(conn, &id, now, LEASE_SECS)? else {
             continue;
         };
@@ -302,6 +352,7 @@ fn claim_round(conn: &mut DbConnection, now: chrono::NaiveDateTime) -> Result<Cl
             claimed.dropped += 1;
             continue;
         }
+        *slots += 1;
         claimed.to_send.push(message);
     }
     Ok(claimed)

@@ -96,12 +96,18 @@ pub fn enqueue(
     Ok(id)
 }
 
-/// Ids of messages due now: pending and due, or claimed by an instance whose lease ran out.
-pub fn due(
-    conn: &mut DbConnection,
-    now: NaiveDateTime,
-    limit: i64,
-) -> Result<Vec<String>, AppError> {
+/// A message due now, and its way out.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = outbox)]
+pub struct Due {
+    pub id: String,
+    pub channel: String,
+    pub org_id: Option<String>,
+}
+
+/// Messages due now, oldest first: pending and due, or claimed by an instance whose lease ran
+/// out.
+pub fn due(conn: &mut DbConnection, now: NaiveDateTime, limit: i64) -> Result<Vec<Due>, AppError> {
     Ok(outbox::table
         .filter(
             outbox::state
@@ -113,7 +119,7 @@ pub fn due(
         )
         .order(outbox::next_attempt_at.asc())
         .limit(limit)
-        .select(outbox::id)
+        .select(Due::as_select())
         .load(conn)?)
 }
 
