@@ -243,8 +243,8 @@ pub async fn run_worker(app: Arc<App>) {
 ///
 /// Up to [`PARALLEL_SENDS`] messages are out at once, and at most [`SENDS_PER_WAY`] of them on
 /// one way out (email, or one organization's SMS gateway), so a slow gateway holds a few
-/// slots while every other message goes on. Whenever slots are free, one transaction claims
-/// due messages for them (dropping those whose codes can no longer be used), so a claimed
+/// slots while every other message goes on. Whenever half the slots or more are free, one
+/// transaction claims due messages for them (dropping those whose codes can no longer be used), so a claimed
 /// message goes out at once, well within its lease. What became of the messages is written as
 /// they finish, those that finished together in one transaction.
 pub async fn deliver_due(app: &Arc<App>) -> Result<usize, AppError> {
@@ -253,7 +253,9 @@ pub async fn deliver_due(app: &Arc<App>) -> Result<usize, AppError> {
     let mut busy: HashMap<String, usize> = HashMap::new();
     let mut may_claim = true;
     loop {
-        if may_claim && sending.len() < PARALLEL_SENDS {
+        // Claim for half the slots or more at a time: a transaction per freed slot would
+        // cost more than the sends themselves when they are quick.
+        if may_claim && sending.len() <= PARALLEL_SENDS / 2 {
             let now = Utc::now().naive_utc();
             let free = PARALLEL_SENDS - sending.len();
             let taken = busy.clone();
