@@ -361,15 +361,7 @@ impl Db {
         F: FnOnce(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
         T: Send + 'static,
     {
-        let _writing = match &self.write_lane {
-            Some(lane) => Some(
-                lane.clone()
-                    .acquire_owned()
-                    .await
-                    .map_err(AppError::internal)?,
-            ),
-            None => None,
-        };
+        let _writing = self.enter_write_lane().await?;
         self.run(move |conn| {
             conn.transaction(|conn| {
                 if matches!(conn, DbConnection::Sqlite(_)) {

@@ -105,6 +105,38 @@ impl Portal {
         T: Send + 'static,
     {
         let token_hash = session_token_in(app, slug, jar).map(|token| session::token_hash(&token));
+        let (record, contact, page) = Self::fetch(app, slug, token_hash, read).await?;
+        let portal = Self::admit(app, &record, Some(jar)).await?;
+        Ok((portal, contact, page))
+    }
+
+    async fn find(app: &App, slug: &str, preview: Option<&CookieJar>) -> Result<Self, AppError> {
+        let record = match app.portals.get(slug) {
+            Some(record) => record,
+            None => Self::fetch(app, slug, None, |_, _, _, _| Ok(())).await?.0,
+        };
+        Self::admit(app, &record, preview).await
+    }
+
+    /// In one unit of work: the portal at `slug`, from the cache when it is fresh there and
+    /// kept there when it was read; the contact whose session has `token_hash`; and `read`.
+    async fn fetch<T, F>(
+        app: &App,
+        slug: &str,
+        token_hash: Option<String>,
+        read: F,
+    ) -> Result<(Arc<PortalRecord>, Option<Contact>, T), AppError>
+    where
+        F: FnOnce(
+                &mut DbConnection,
+                &Organization,
+                &LoginPolicy,
+                Option<&Contact>,
+            ) -> Result<T, AppError>
+            + Send
+            + 'static,
+        T: Send + 'static,
+    {
         let cached = app.portals.get(slug);
         let generation = orgs::generation();
         let owned_slug = slug.to_owned();
@@ -128,25 +160,7 @@ impl Portal {
         if was_read {
             app.portals.put(slug, record.clone(), generation);
         }
-        let portal = Self::admit(app, &record, Some(jar)).await?;
-        Ok((portal, contact, page))
-    }
-
-    async fn find(app: &App, slug: &str, preview: Option<&CookieJar>) -> Result<Self, AppError> {
-        let record = match app.portals.get(slug) {
-            Some(record) => record,
-            None => {
-                let generation = orgs::generation();
-                let owned_slug = slug.to_owned();
-                let record = app
-                    .db
-                    .run(move |conn| read_portal(conn, &owned_slug))
-                    .await?;
-                app.portals.put(slug, record.clone(), generation);
-                record
-            }
-        };
-        Self::admit(app, &record, preview).await
+        Ok((record, contact, page))
     }
 
     /// The portal of `record`, unless it is a draft not previewed by one of its admins.
