@@ -10,8 +10,8 @@
 //! A pooled connection is checked (`SELECT 1`) on checkout only while the database has lately
 //! failed: a healthy database costs no extra round trip per unit of work, and after an outage
 //! dead connections are found and replaced before they are handed out. SQLite lets one writer
-//! in at a time, so on SQLite [`Db::transaction`]s queue for a lane of their own in this
-//! process rather than sleeping in SQLite's busy handler and retrying.
+//! in at a time, so on SQLite [`Db::transaction`]s queue for one writing thread, which commits
+//! several at once, rather than sleeping in SQLite's busy handler and retrying.
 //! The submodules own the queries of one part of the product each and know nothing of HTTP.
 //! Known limit: SQLite serializes writers; a busy server belongs on PostgreSQL.
 
@@ -23,6 +23,7 @@ pub mod audit_log;
 pub mod contact_changes;
 pub mod content;
 pub mod directory;
+pub mod kept;
 pub mod limits;
 pub mod message_templates;
 pub mod orgs;
@@ -36,6 +37,7 @@ pub mod schema;
 pub mod sessions;
 pub mod sms_gateways;
 pub mod solutions;
+mod writer;
 
 use std::{
     path::PathBuf,
@@ -52,7 +54,7 @@ use diesel::{
 };
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Semaphore;
 
 use crate::{error::AppError, secret::SecretString};
 
@@ -126,8 +128,8 @@ pub struct Db {
     /// One permit per pooled connection: work waits for a connection here, as a task, rather
     /// than as a parked thread of the blocking pool.
     permits: Arc<Semaphore>,
-    /// SQLite's single writer, as a queue of tasks; `None` on PostgreSQL.
-    write_lane: Option<Arc<Semaphore>>,
+    /// SQLite's one writing thread; `None` on PostgreSQL.
+    writer: Option<Arc<writer::Writer>>,
     health: Arc<Health>,
     backend: &'static str,
 }
@@ -251,18 +253,26 @@ impl Db {
             inner: manager,
             health: health.clone(),
         };
+        let sqlite = matches!(url, DatabaseUrl::Sqlite(_));
         let pool = Pool::builder()
-            .max_size(size)
+            // SQLite's writer has a connection of its own beside the permits.
+            .max_size(size + u32::from(sqlite))
             .min_idle(Some(1))
             .connection_timeout(Duration::from_secs(5))
             .connection_customizer(Box::new(SqlitePragmas))
             .build(manager)
             .map_err(|error| AppError::Unavailable(error.to_string()))?;
-        let write_lane = matches!(url, DatabaseUrl::Sqlite(_)).then(|| Arc::new(Semaphore::new(1)));
+        let writer = match sqlite {
+            true => Some(Arc::new(
+                writer::Writer::start(pool.clone(), health.clone())
+                    .map_err(|error| AppError::Unavailable(error.to_string()))?,
+            )),
+            false => None,
+        };
         Ok(Self {
             pool,
             permits: Arc::new(Semaphore::new(size as usize)),
-            write_lane,
+            writer,
             health,
             backend: url.backend(),
         })
@@ -324,55 +334,34 @@ impl Db {
         .await?
     }
 
-    /// Runs `work`, which writes, on the blocking pool: on SQLite after waiting for this
-    /// process's write lane, so that it does not sleep in SQLite's busy handler while a
-    /// transaction holds the lock. For a single write; several that belong together take
-    /// [`Db::transaction`].
+    /// Runs `work`, a single write. On SQLite it goes to the writing thread like a
+    /// [`Db::transaction`], so that it does not sleep in SQLite's busy handler while a
+    /// transaction holds the lock; on PostgreSQL it runs on the blocking pool.
     pub async fn write<T, F>(&self, work: F) -> Result<T, AppError>
     where
         F: FnOnce(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
         T: Send + 'static,
     {
-        let _writing = self.enter_write_lane().await?;
-        self.run(work).await
-    }
-
-    /// A place in SQLite's write lane; nothing on PostgreSQL.
-    async fn enter_write_lane(&self) -> Result<Option<OwnedSemaphorePermit>, AppError> {
-        match &self.write_lane {
-            Some(lane) => Ok(Some(
-                lane.clone()
-                    .acquire_owned()
-                    .await
-                    .map_err(AppError::internal)?,
-            )),
-            None => Ok(None),
+        match &self.writer {
+            Some(writer) => writer.run(work).await,
+            None => self.run(work).await,
         }
     }
 
-    /// Runs `work` inside one transaction on the blocking pool: all of it is stored, or none.
+    /// Runs `work` inside one transaction: all of it is stored, or none.
     ///
-    /// On SQLite the transaction first waits for this process's write lane, then takes the
-    /// database's write lock before `work` runs: a transaction that read first could otherwise
-    /// not wait for the lock once another writer committed in between, and would fail with
-    /// "database is locked" instead of queueing.
+    /// On SQLite it is queued for the one writing thread, which commits it together with the
+    /// transactions queued beside it, each in a savepoint of its own (see `writer`); on
+    /// PostgreSQL it runs on the blocking pool.
     pub async fn transaction<T, F>(&self, work: F) -> Result<T, AppError>
     where
         F: FnOnce(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
         T: Send + 'static,
     {
-        let _writing = self.enter_write_lane().await?;
-        self.run(move |conn| {
-            conn.transaction(|conn| {
-                if matches!(conn, DbConnection::Sqlite(_)) {
-                    // A write that matches no row still takes SQLite's write lock.
-                    diesel::sql_query("UPDATE organizations SET id = id WHERE 1 = 0")
-                        .execute(conn)?;
-                }
-                work(conn)
-            })
-        })
-        .await
+        match &self.writer {
+            Some(writer) => writer.run(work).await,
+            None => self.run(move |conn| conn.transaction(work)).await,
+        }
     }
 
     /// Runs `work` with a connection on the current thread; for the CLI and start-up.

@@ -8,6 +8,7 @@ use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, RunQueryDsl, prelud
 
 use super::{
     DbConnection,
+    kept::keep,
     schema::{common_code_logins, login_attempts, one_time_codes},
 };
 use crate::{
@@ -117,7 +118,7 @@ pub fn retire_codes(
             .filter(one_time_codes::org_id.eq(org_id.to_string()))
             .filter(one_time_codes::contact_id.eq(contact_id.to_string()))
             .filter(one_time_codes::purpose.eq(purpose.as_str()))
-            .filter(one_time_codes::status.eq_any(["pending", "active"])),
+            .filter(one_time_codes::status.eq_any(LIVE)),
     )
     .set(one_time_codes::status.eq("retired"))
     .execute(conn)?)
@@ -164,17 +165,20 @@ pub fn count_guess(
     attempt_id: &AttemptId,
     now: NaiveDateTime,
 ) -> Result<Option<GuessedCode>, AppError> {
-    let live: Option<(String, String, i32)> = one_time_codes::table
-        .filter(one_time_codes::org_id.eq(org_id.to_string()))
-        .filter(one_time_codes::attempt_id.eq(attempt_id.to_string()))
-        .filter(one_time_codes::status.eq_any(LIVE))
-        .select((
-            one_time_codes::id,
-            one_time_codes::code_hash,
-            one_time_codes::max_guesses,
-        ))
-        .first(conn)
-        .optional()?;
+    let live: Option<(String, String, i32)> = keep(
+        one_time_codes::table
+            .filter(one_time_codes::org_id.eq(org_id.to_string()))
+            .filter(one_time_codes::attempt_id.eq(attempt_id.to_string()))
+            .filter(one_time_codes::status.eq_any(LIVE))
+            .select((
+                one_time_codes::id,
+                one_time_codes::code_hash,
+                one_time_codes::max_guesses,
+            ))
+            .limit(1),
+    )
+    .get_result(conn)
+    .optional()?;
     let Some((id, code_hash, max_guesses)) = live else {
         return Ok(None);
     };
@@ -271,12 +275,14 @@ pub fn still_useful(
     code_id: &str,
     now: NaiveDateTime,
 ) -> Result<bool, AppError> {
-    let live: i64 = one_time_codes::table
-        .find((org_id.to_string(), code_id))
-        .filter(one_time_codes::status.eq_any(LIVE))
-        .filter(one_time_codes::expires_at.gt(now))
-        .count()
-        .get_result(conn)?;
+    let live: i64 = keep(
+        one_time_codes::table
+            .find((org_id.to_string(), code_id))
+            .filter(one_time_codes::status.eq_any(LIVE))
+            .filter(one_time_codes::expires_at.gt(now))
+            .count(),
+    )
+    .get_result(conn)?;
     Ok(live > 0)
 }
 

@@ -586,7 +586,7 @@ async fn end_session(app: &App, jar: &CookieJar, portal: &Portal) -> Result<(), 
         let org_id = portal.org.id;
         let token_hash = session::token_hash(&token);
         app.db
-            .run(move |conn| sessions::delete_by_token(conn, &org_id, &token_hash))
+            .write(move |conn| sessions::delete_by_token(conn, &org_id, &token_hash))
             .await?;
     }
     Ok(())

@@ -1,0 +1,100 @@
+//! Transactions side by side: each caller's writes are stored whole or not at all, whatever the
+//! transactions queued beside it do.
+//!
+//! On SQLite every transaction goes to one writing thread that commits several at once, each in
+//! a savepoint of its own; on PostgreSQL each runs on its own connection. Both must keep one
+//! caller's failure, or even a panic, from taking anyone else's writes with it.
+
+mod common;
+
+use chrono::Utc;
+use common::{Backend, TestApp};
+use portico::{
+    AppError,
+    storage::limits::{self, Scope},
+};
+
+both_backends!(
+    a_refused_transaction_takes_only_its_own_writes_with_it,
+    a_transaction_that_panics_leaves_nothing_half_written
+);
+
+/// Writes two events named after `n`, then fails when `refuse` says so.
+async fn two_events(app: &TestApp, n: usize, refuse: bool) -> Result<usize, AppError> {
+    app.app
+        .db
+        .transaction(move |conn| {
+            let now = Utc::now().naive_utc();
+            limits::record(conn, Scope::platform(), &format!("together:{n}:a"), now)?;
+            limits::record(conn, Scope::platform(), &format!("together:{n}:b"), now)?;
+            if refuse {
+                return Err(AppError::Conflict("refused on purpose".to_owned()));
+            }
+            Ok(n)
+        })
+        .await
+}
+
+async fn a_refused_transaction_takes_only_its_own_writes_with_it(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
+    let app = std::sync::Arc::new(app);
+    let mut calls = tokio::task::JoinSet::new();
+    for n in 0..300 {
+        let app = app.clone();
+        calls.spawn(async move { (n, two_events(&app, n, n % 3 == 0).await) });
+    }
+    for (n, outcome) in calls.join_all().await {
+        match outcome {
+            Ok(kept) => assert!(n % 3 != 0 && kept == n, "caller {n} got {kept}"),
+            Err(AppError::Conflict(_)) => assert_eq!(n % 3, 0, "caller {n} refused"),
+            Err(other) => panic!("caller {n}: {other}"),
+        }
+    }
+    assert_eq!(app.limit_events("together:").await, 2 * 200);
+    for n in [0, 3, 297] {
+        assert_eq!(app.limit_events(&format!("together:{n}:")).await, 0, "{n}");
+    }
+    for n in [1, 2, 298, 299] {
+        assert_eq!(app.limit_events(&format!("together:{n}:")).await, 2, "{n}");
+    }
+}
+
+async fn a_transaction_that_panics_leaves_nothing_half_written(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
+    let app = std::sync::Arc::new(app);
+    let mut calls = tokio::task::JoinSet::new();
+    for n in 0..60 {
+        let app = app.clone();
+        calls.spawn(async move {
+            let outcome = app
+                .app
+                .db
+                .transaction(move |conn| {
+                    let now = Utc::now().naive_utc();
+                    limits::record(conn, Scope::platform(), &format!("together:{n}:a"), now)?;
+                    assert!(n != 30, "a bug in the middle of a transaction");
+                    limits::record(conn, Scope::platform(), &format!("together:{n}:b"), now)?;
+                    Ok(())
+                })
+                .await;
+            (n, outcome.is_ok())
+        });
+    }
+    for (n, stored) in calls.join_all().await {
+        let events = app.limit_events(&format!("together:{n}:")).await;
+        assert_eq!(events, if stored { 2 } else { 0 }, "caller {n}");
+        assert!(
+            n != 30 || !stored,
+            "the panicking caller was told it succeeded"
+        );
+    }
+    assert!(
+        matches!(two_events(&app, 1000, false).await, Ok(1000)),
+        "the writer works on after a panic"
+    );
+    assert_eq!(app.limit_events("together:1000:").await, 2);
+}
