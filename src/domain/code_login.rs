@@ -110,6 +110,8 @@ struct Plan {
     attempt: LoginAttempt,
     fresh_attempt: bool,
     recipient: Option<Contact>,
+    /// The organization's own wording of the code message, if it has one.
+    wording: Option<MessageParts>,
 }
 
 /// The least time a code request takes to answer. A request for a contact writes a code and
@@ -148,11 +150,6 @@ async fn make_code(
     let now = Utc::now().naive_utc();
     let plan = plan(app, org, policy, requester, client, now).await?;
     let code = otp::generate(policy.code_length);
-    let wording_org = org.id;
-    let wording = app
-        .db
-        .run(move |conn| message_templates::find(conn, &wording_org, MessageKind::LoginCode.name()))
-        .await?;
     let mut messages = Vec::new();
     if let Some(contact) = &plan.recipient {
         let code = code.expose();
@@ -163,7 +160,7 @@ async fn make_code(
             contact,
             &plan.attempt,
             code,
-            wording.as_ref(),
+            plan.wording.as_ref(),
         )?;
     }
     let sms_wanted = messages.iter().any(|m| m.channel == "sms");
@@ -243,7 +240,8 @@ fn sms_within_cap(
     Ok(true)
 }
 
-/// Decides who gets a code and checks every limit, writing nothing.
+/// Decides who gets a code and checks every limit, writing nothing; reads the wording of the
+/// code message when there is someone to send it to.
 async fn plan(
     app: &App,
     org: &Organization,
@@ -307,10 +305,15 @@ async fn plan(
             if fresh {
                 attempt.contact_id = recipient.as_ref().map(|c| c.id);
             }
+            let wording = match recipient {
+                Some(_) => message_templates::find(conn, &org_id, MessageKind::LoginCode.name())?,
+                None => None,
+            };
             Ok(Plan {
                 attempt,
                 fresh_attempt: fresh,
                 recipient,
+                wording,
             })
         })
         .await
