@@ -78,6 +78,25 @@ const WORDS: [&str; 12] = [
     "report", "upgrade", "backup", "warranty",
 ];
 
+/// Whether `name` is among the comma-separated names in `PORTICO_BENCH_ONLY` (all when unset):
+/// `sqlite`, `postgres`, `logins`, `codes`, `pages`, `storm` and `readings`. Naming no backend
+/// runs both; naming no measure runs them all.
+fn chosen(name: &str) -> bool {
+    const BACKENDS: [&str; 2] = ["sqlite", "postgres"];
+    let only = std::env::var("PORTICO_BENCH_ONLY").unwrap_or_default();
+    let names: Vec<&str> = only
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .collect();
+    let is_backend = BACKENDS.contains(&name);
+    let of_kind: Vec<&&str> = names
+        .iter()
+        .filter(|n| BACKENDS.contains(n) == is_backend)
+        .collect();
+    of_kind.is_empty() || of_kind.contains(&&name)
+}
+
 fn setting(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()
@@ -127,9 +146,12 @@ async fn main() {
     let mut table = Table::default();
     let dir = tempfile::tempdir().unwrap();
     let sqlite = format!("sqlite://{}", dir.path().join("bench.db").display());
-    run(&mut table, 0, &sqlite, dir.path(), contacts, secs).await;
+    if chosen("sqlite") {
+        run(&mut table, 0, &sqlite, dir.path(), contacts, secs).await;
+    }
 
     match std::env::var("PORTICO_TEST_POSTGRES_URL") {
+        Ok(_) if !chosen("postgres") => {}
         Ok(admin) => {
             let name = format!("portico_bench_{}", uuid::Uuid::new_v4().simple());
             let mut conn = PgConnection::establish(&admin).unwrap();
@@ -160,13 +182,46 @@ async fn run(table: &mut Table, column: usize, url: &str, dir: &Path, contacts: 
     let server = Server::start(url, dir);
     tokio::time::sleep(Duration::from_secs(1)).await;
     let idle = server.resident_kib();
-    let base = server.base.clone();
     let emails = Arc::new(emails);
     let next = Arc::new(AtomicUsize::new(0));
 
+    if chosen("logins") {
+        logins(table, column, &server, &emails, &next, secs).await;
+    }
+    if chosen("codes") {
+        code_logins_row(table, column, &server, dir, &emails, &next, secs).await;
+    }
+    if chosen("pages") || chosen("storm") {
+        pages(table, column, &server, &emails, &next, secs).await;
+    }
+    if chosen("readings") {
+        readings(table, column, &server, secs).await;
+    }
+    table.put(
+        "server memory idle / peak, MiB",
+        "< 50 / < 150",
+        column,
+        format!(
+            "{:.0} / {:.0}",
+            idle as f64 / 1024.0,
+            server.peak_kib() as f64 / 1024.0
+        ),
+    );
+}
+
+/// H, L and L/H.
+async fn logins(
+    table: &mut Table,
+    column: usize,
+    server: &Server,
+    emails: &Arc<Vec<String>>,
+    next: &Arc<AtomicUsize>,
+    secs: f64,
+) {
+    let base = &server.base;
     let hashes = hash_rate(secs);
     let storm = server
-        .measure(password_logins(&base, &emails, &next, 64, secs))
+        .measure(password_logins(base, emails, next, 64, secs))
         .await;
     let logins = storm.per_sec();
     table.put(
@@ -186,12 +241,25 @@ async fn run(table: &mut Table, column: usize, url: &str, dir: &Path, contacts: 
         ),
     );
     table.put("L/H", ">= 0.9", column, format!("{:.2}", logins / hashes));
+}
+
+/// Complete code logins.
+async fn code_logins_row(
+    table: &mut Table,
+    column: usize,
+    server: &Server,
+    dir: &Path,
+    emails: &Arc<Vec<String>>,
+    next: &Arc<AtomicUsize>,
+    secs: f64,
+) {
+    let base = &server.base;
 
     // A code request answers no sooner than 200 ms (so that timing tells nothing), which caps
     // one client at five code logins a second: 256 clients keep the server, not the floor, the
     // limit.
     let codes = server
-        .measure(code_logins(&base, dir, &emails, &next, 256, secs))
+        .measure(code_logins(base, dir, emails, next, 256, secs))
         .await;
     table.put(
         "complete code logins/s (256 clients)",
@@ -204,11 +272,25 @@ async fn run(table: &mut Table, column: usize, url: &str, dir: &Path, contacts: 
             codes.cpu_each()
         ),
     );
+}
 
-    let readers = logged_in(&base, &emails, &next, 256).await;
+/// Home page views by 1 to 256 clients, and by 64 during a password-login storm.
+async fn pages(
+    table: &mut Table,
+    column: usize,
+    server: &Server,
+    emails: &Arc<Vec<String>>,
+    next: &Arc<AtomicUsize>,
+    secs: f64,
+) {
+    let base = &server.base;
+    let readers = logged_in(base, emails, next, 256).await;
     for clients in [1, 16, 64, 256] {
+        if !chosen("pages") {
+            break;
+        }
         let views = server
-            .measure(get_loop(&base, &readers[..clients], "/portal/bench/", secs))
+            .measure(get_loop(base, &readers[..clients], "/portal/bench/", secs))
             .await;
         table.put(
             &format!("home page views/s, p50 / p99 ms ({clients} clients)"),
@@ -221,9 +303,12 @@ async fn run(table: &mut Table, column: usize, url: &str, dir: &Path, contacts: 
             views.summary(),
         );
     }
+    if !chosen("storm") {
+        return;
+    }
     let (views, storm) = tokio::join!(
-        get_loop(&base, &readers[..64], "/portal/bench/", secs),
-        password_logins(&base, &emails, &next, 64, secs),
+        get_loop(base, &readers[..64], "/portal/bench/", secs),
+        password_logins(base, emails, next, 64, secs),
     );
     table.put(
         "home page views/s during a login storm (64 + 64 clients)",
@@ -231,9 +316,13 @@ async fn run(table: &mut Table, column: usize, url: &str, dir: &Path, contacts: 
         column,
         format!("{} while {:.0} logins/s", views.summary(), storm.per_sec()),
     );
+}
 
-    let busy = logged_in_as(&base, "busy@bench.example").await;
-    let admin = admin_client(&base).await;
+/// Solution search, the busy contact's request list and the console's searched queue.
+async fn readings(table: &mut Table, column: usize, server: &Server, secs: f64) {
+    let base = &server.base;
+    let busy = logged_in_as(base, "busy@bench.example").await;
+    let admin = admin_client(base).await;
     let readings = [
         (
             "solution search/s (16 clients, 2,000 solutions)",
@@ -253,21 +342,10 @@ async fn run(table: &mut Table, column: usize, url: &str, dir: &Path, contacts: 
     ];
     for (measure, reader, path) in readings {
         let run = server
-            .measure(get_loop(&base, &vec![reader.clone(); 16], path, secs))
+            .measure(get_loop(base, &vec![reader.clone(); 16], path, secs))
             .await;
         table.put(measure, "", column, run.summary());
     }
-
-    table.put(
-        "server memory idle / peak, MiB",
-        "< 50 / < 150",
-        column,
-        format!(
-            "{:.0} / {:.0}",
-            idle as f64 / 1024.0,
-            server.peak_kib() as f64 / 1024.0
-        ),
-    );
 }
 
 /// Creates the database, its organization, contacts, requests, solutions and admin; returns
