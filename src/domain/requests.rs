@@ -727,7 +727,7 @@ pub async fn queue(
 ) -> Result<RequestPage, AppError> {
     let (org_id, staff) = (*org_id, staff.into());
     app.db
-        .run(move |conn| {
+        .read_list(filter.text.is_some(), move |conn| {
             check_staff(conn, &org_id, &staff)?;
             store::list(conn, &org_id, &filter, page, per_page.clamp(1, 500))
         })

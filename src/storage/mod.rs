@@ -128,6 +128,8 @@ pub struct Db {
     /// One permit per pooled connection: work waits for a connection here, as a task, rather
     /// than as a parked thread of the blocking pool.
     permits: Arc<Semaphore>,
+    /// One permit per core for text searches over many rows; see [`Db::read_list`].
+    searches: Arc<Semaphore>,
     /// SQLite's one writing thread; `None` on PostgreSQL.
     writer: Option<Arc<writer::Writer>>,
     health: Arc<Health>,
@@ -273,6 +275,9 @@ impl Db {
             pool,
             permits: Arc::new(Semaphore::new(size as usize)),
             writer,
+            searches: Arc::new(Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+            )),
             health,
             backend: url.backend(),
         })
@@ -332,6 +337,28 @@ impl Db {
             done
         })
         .await?
+    }
+
+    /// Runs `work`, which reads a list, like [`Db::run`]; when it `searches_text` over many
+    /// rows, at most one such per core runs at once. A text search takes a core for tens of
+    /// milliseconds and holds its matches in memory while it runs: more at once would only
+    /// queue for the processor, each holding its memory.
+    pub async fn read_list<T, F>(&self, searches_text: bool, work: F) -> Result<T, AppError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let _searching = match searches_text {
+            true => Some(
+                self.searches
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .map_err(AppError::internal)?,
+            ),
+            false => None,
+        };
+        self.run(work).await
     }
 
     /// Runs `work`, a single write. On SQLite it goes to the writing thread like a

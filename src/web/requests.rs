@@ -176,7 +176,7 @@ async fn list_page(
     let org_id = portal.org.id;
     let (found, categories) = app
         .db
-        .run(move |conn| {
+        .read_list(filter.text.is_some(), move |conn| {
             let found = store::list(conn, &org_id, &filter, page, PER_PAGE)?;
             Ok((found, store::categories(conn, &org_id)?))
         })

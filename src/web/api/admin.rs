@@ -1194,7 +1194,9 @@ impl AdminApi {
         let org_id = org.id;
         let found = app
             .db
-            .run(move |conn| request_store::list(conn, &org_id, &filter, page, per_page))
+            .read_list(filter.text.is_some(), move |conn| {
+                request_store::list(conn, &org_id, &filter, page, per_page)
+            })
             .await?;
         Ok(RequestsResponse::Ok(Json(RequestPage {
             items: found.requests.iter().map(RequestSummary::of).collect(),

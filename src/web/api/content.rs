@@ -500,7 +500,9 @@ impl ContentApi {
         let org_id = auth.0.org.id;
         let found = app
             .db
-            .run(move |conn| request_store::list(conn, &org_id, &filter, page, per_page))
+            .read_list(filter.text.is_some(), move |conn| {
+                request_store::list(conn, &org_id, &filter, page, per_page)
+            })
             .await?;
         Ok(RequestPageResponse::Ok(Json(RequestPage {
             items: found.requests.iter().map(RequestSummary::of).collect(),
