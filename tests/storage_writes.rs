@@ -16,7 +16,8 @@ use portico::{
 
 both_backends!(
     a_refused_transaction_takes_only_its_own_writes_with_it,
-    a_transaction_that_panics_leaves_nothing_half_written
+    a_transaction_that_panics_leaves_nothing_half_written,
+    a_busy_limit_bucket_counts_every_window_exactly
 );
 
 /// Writes two events named after `n`, then fails when `refuse` says so.
@@ -97,4 +98,52 @@ async fn a_transaction_that_panics_leaves_nothing_half_written(backend: Backend)
         "the writer works on after a panic"
     );
     assert_eq!(app.limit_events("together:1000:").await, 2);
+}
+
+/// Counts come from the places of two events, not from walking the window: check them against
+/// the events actually recorded, one a minute over five hours, through windows of every size.
+async fn a_busy_limit_bucket_counts_every_window_exactly(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
+    let now = Utc::now().naive_utc();
+    let counts = app
+        .app
+        .db
+        .transaction(move |conn| {
+            for minutes_ago in (0..300).rev() {
+                let at = now - chrono::Duration::minutes(minutes_ago);
+                limits::record(conn, Scope::platform(), "busy", at)?;
+                limits::record(conn, Scope::platform(), "quiet", now)?;
+            }
+            let mut counts = Vec::new();
+            for window in [0, 1, 59, 60, 61, 299, 300, 1000] {
+                let since = now - chrono::Duration::minutes(window) - chrono::Duration::seconds(1);
+                let busy = limits::count_since(conn, Scope::platform(), "busy", since)?;
+                counts.push((window, busy));
+            }
+            let later = limits::count_since(conn, Scope::platform(), "busy", now)?;
+            let other = limits::count_since(
+                conn,
+                Scope::platform(),
+                "never",
+                now - chrono::Duration::days(1),
+            )?;
+            Ok((counts, later, other))
+        })
+        .await
+        .map_err(|error| error.to_string());
+    let Ok((counts, later, other)) = counts else {
+        panic!("counting failed: {counts:?}");
+    };
+    for (window, counted) in counts {
+        assert_eq!(
+            counted,
+            (window + 1).min(300),
+            "events in the last {window} minutes"
+        );
+    }
+    assert_eq!(later, 0, "nothing after the latest event");
+    assert_eq!(other, 0, "an empty bucket");
+    assert_eq!(app.limit_events("busy").await, 300);
 }

@@ -218,6 +218,7 @@ diesel::table! {
         org_id -> Text,
         bucket -> Text,
         occurred_at -> Timestamp,
+        seq -> BigInt,
     }
 }
 

@@ -261,20 +261,23 @@ impl TestApp {
         self.app
             .db
             .run(move |conn| {
-                let events: Vec<(String, String, chrono::NaiveDateTime)> = limit_events::table
+                type Event = (String, String, chrono::NaiveDateTime, i64);
+                let events: Vec<Event> = limit_events::table
                     .select((
                         limit_events::org_id,
                         limit_events::bucket,
                         limit_events::occurred_at,
+                        limit_events::seq,
                     ))
                     .load(conn)?;
                 diesel::delete(limit_events::table).execute(conn)?;
-                for (org, bucket, at) in events {
+                for (org, bucket, at, seq) in events {
                     diesel::insert_into(limit_events::table)
                         .values((
                             limit_events::org_id.eq(org),
                             limit_events::bucket.eq(bucket),
                             limit_events::occurred_at.eq(at - chrono::Duration::seconds(secs)),
+                            limit_events::seq.eq(seq),
                         ))
                         .execute(conn)?;
                 }
