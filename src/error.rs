@@ -90,6 +90,19 @@ impl From<diesel::result::Error> for AppError {
                 | diesel::result::DatabaseErrorKind::UnableToSendCommand,
                 info,
             ) => Self::Unavailable(info.message().to_owned()),
+            // The database cannot take writes just now: locked by another process past the
+            // busy timeout, or out of disk. Nothing was stored; the client may try again.
+            diesel::result::Error::DatabaseError(_, info)
+                if [
+                    "database is locked",
+                    "disk is full",
+                    "No space left on device",
+                ]
+                .iter()
+                .any(|cause| info.message().contains(cause)) =>
+            {
+                Self::Unavailable(info.message().to_owned())
+            }
             // PostgreSQL cannot hold a NUL in text, wherever it came from (a search term, a
             // filter, a field no rule checks): that is bad input, not a fault.
             diesel::result::Error::DatabaseError(_, info)

@@ -17,7 +17,8 @@ use portico::{
 both_backends!(
     a_refused_transaction_takes_only_its_own_writes_with_it,
     a_transaction_that_panics_leaves_nothing_half_written,
-    a_busy_limit_bucket_counts_every_window_exactly
+    a_busy_limit_bucket_counts_every_window_exactly,
+    a_caller_that_stopped_waiting_finds_nothing_stored
 );
 
 /// Writes two events named after `n`, then fails when `refuse` says so.
@@ -146,4 +147,47 @@ async fn a_busy_limit_bucket_counts_every_window_exactly(backend: Backend) {
     assert_eq!(later, 0, "nothing after the latest event");
     assert_eq!(other, 0, "an empty bucket");
     assert_eq!(app.limit_events("busy").await, 300);
+}
+
+/// A request that times out while its transaction waits its turn is answered 503: the
+/// transaction must not run afterwards and store what the client was told failed. On SQLite a
+/// slow transaction holds the one writer while twenty others give up waiting; on PostgreSQL
+/// nothing queues, and each is stored exactly when its caller was told so.
+async fn a_caller_that_stopped_waiting_finds_nothing_stored(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
+    let app = std::sync::Arc::new(app);
+    let slow = {
+        let app = app.clone();
+        tokio::spawn(async move {
+            app.app
+                .db
+                .transaction(|_| {
+                    std::thread::sleep(std::time::Duration::from_millis(600));
+                    Ok(())
+                })
+                .await
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let mut impatient = tokio::task::JoinSet::new();
+    for n in 0..20 {
+        let app = app.clone();
+        impatient.spawn(async move {
+            let waited = std::time::Duration::from_millis(200);
+            let told = tokio::time::timeout(waited, two_events(&app, n, false)).await;
+            (n, matches!(told, Ok(Ok(_))))
+        });
+    }
+    let told = impatient.join_all().await;
+    assert!(matches!(slow.await, Ok(Ok(()))));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    for (n, stored) in told {
+        let events = app.limit_events(&format!("together:{n}:")).await;
+        assert_eq!(events, if stored { 2 } else { 0 }, "caller {n}");
+        if backend == Backend::Sqlite {
+            assert!(!stored, "caller {n} was served past the slow writer");
+        }
+    }
 }

@@ -174,8 +174,12 @@ async fn make_code(
     let recipient = plan.recipient.clone();
     let fresh = plan.fresh_attempt;
     let sms_cap = i64::from(app.config.limits.sms_per_org_per_day);
+    let (checked_policy, platform, ip) = (policy.clone(), app.config.limits, client.ip.clone());
     app.db
         .transaction(move |conn| {
+            // Again, now that writes go one at a time: requests that passed the check
+            // together must not all be counted in after it.
+            check_limits(conn, &checked_policy, &platform, &attempt, &ip, now)?;
             if fresh {
                 codes::insert_attempt(conn, &attempt, now)?;
             }

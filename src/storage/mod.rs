@@ -375,6 +375,21 @@ impl Db {
         }
     }
 
+    /// Queues `work`, a write nobody waits for (a session's last use, say), to run like
+    /// [`Db::write`]; a failure is logged and otherwise forgotten. Call it within the runtime,
+    /// on its tasks or on its blocking pool.
+    pub fn write_later<F>(&self, work: F)
+    where
+        F: FnOnce(&mut DbConnection) -> Result<(), AppError> + Send + 'static,
+    {
+        let db = self.clone();
+        tokio::spawn(async move {
+            if let Err(error) = db.write(work).await {
+                tracing::debug!(%error, "a deferred write failed");
+            }
+        });
+    }
+
     /// Runs `work` inside one transaction: all of it is stored, or none.
     ///
     /// On SQLite it is queued for the one writing thread, which commits it together with the

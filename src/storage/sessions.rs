@@ -84,15 +84,50 @@ pub fn insert(conn: &mut DbConnection, session: &NewSession<'_>) -> Result<Sessi
     Ok(id)
 }
 
+/// A session found in use whose recorded last use is stale: [`touch`] refreshes it, in a write
+/// of its own, so that finding a session only ever reads.
+#[derive(Debug, Clone)]
+pub struct StaleUse {
+    org_id: String,
+    session_id: String,
+}
+
+impl StaleUse {
+    /// The session's use to record, when its last recorded use is older than a minute.
+    fn of(
+        org_id: &str,
+        session_id: &str,
+        last_seen_at: NaiveDateTime,
+        now: NaiveDateTime,
+    ) -> Option<Self> {
+        (last_seen_at < now - Duration::seconds(TOUCH_AFTER_SECS)).then(|| Self {
+            org_id: org_id.to_owned(),
+            session_id: session_id.to_owned(),
+        })
+    }
+}
+
+/// Records that the session was used at `now`.
+pub fn touch(
+    conn: &mut DbConnection,
+    stale: &StaleUse,
+    now: NaiveDateTime,
+) -> Result<(), AppError> {
+    diesel::update(contact_sessions::table.find((&stale.org_id, &stale.session_id)))
+        .set(contact_sessions::last_seen_at.eq(now))
+        .execute(conn)?;
+    Ok(())
+}
+
 /// The live session of this organization with this token hash: not past its absolute expiry
-/// and used within `idle_secs`. Refreshes its last use when that is stale.
+/// and used within `idle_secs`; with its use to record, when its last recorded use is stale.
 pub fn find_live(
     conn: &mut DbConnection,
     org_id: &OrgId,
     token_hash: &str,
     idle_secs: u32,
     now: NaiveDateTime,
-) -> Result<Option<ContactSession>, AppError> {
+) -> Result<Option<(ContactSession, Option<StaleUse>)>, AppError> {
     let idle_cutoff = now - Duration::seconds(i64::from(idle_secs));
     let found = contact_sessions::table
         .filter(contact_sessions::org_id.eq(org_id.to_string()))
@@ -105,23 +140,19 @@ pub fn find_live(
     let Some(row) = found else {
         return Ok(None);
     };
-    if row.last_seen_at < now - Duration::seconds(TOUCH_AFTER_SECS) {
-        diesel::update(contact_sessions::table.find((&row.org_id, &row.id)))
-            .set(contact_sessions::last_seen_at.eq(now))
-            .execute(conn)?;
-    }
-    row.into_domain().map(Some)
+    let stale = StaleUse::of(&row.org_id, &row.id, row.last_seen_at, now);
+    Ok(Some((row.into_domain()?, stale)))
 }
 
 /// The active contact of this organization's live session with this token hash, found in one
-/// statement; the same rules as [`find_live`], and the same refresh of its last use.
+/// statement; the same rules as [`find_live`], and the same use to record.
 pub fn find_live_contact(
     conn: &mut DbConnection,
     org_id: &OrgId,
     token_hash: &str,
     idle_secs: u32,
     now: NaiveDateTime,
-) -> Result<Option<Contact>, AppError> {
+) -> Result<Option<(Contact, Option<StaleUse>)>, AppError> {
     let idle_cutoff = now - Duration::seconds(i64::from(idle_secs));
     let org = org_id.to_string();
     let found: Option<(String, NaiveDateTime, ContactRow)> = contact_sessions::table
@@ -145,12 +176,8 @@ pub fn find_live_contact(
     let Some((session_id, last_seen_at, contact)) = found else {
         return Ok(None);
     };
-    if last_seen_at < now - Duration::seconds(TOUCH_AFTER_SECS) {
-        diesel::update(contact_sessions::table.find((&org, &session_id)))
-            .set(contact_sessions::last_seen_at.eq(now))
-            .execute(conn)?;
-    }
-    contact.into_domain().map(|found| Some(found.contact))
+    let stale = StaleUse::of(&org, &session_id, last_seen_at, now);
+    Ok(Some((contact.into_domain()?.contact, stale)))
 }
 
 /// Ends the session with this token hash in this organization; returns whether one ended.

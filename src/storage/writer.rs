@@ -7,7 +7,8 @@
 //! database transaction and commits them together, so that pages several of them touched (an
 //! index's last page, say) are written once. A transaction that fails rolls back to its
 //! savepoint alone and the others still commit; each caller hears of its own outcome only
-//! once the commit is done, and of the commit's failure if it failed. The transaction begins
+//! once the commit is done, and of the commit's failure if it failed. A transaction whose
+//! caller has stopped waiting by its turn (its request timed out) is not run at all. The transaction begins
 //! with `BEGIN IMMEDIATE`, so it holds the write lock from its first statement and never
 //! sleeps in SQLite's busy handler halfway through.
 
@@ -65,6 +66,11 @@ impl Writer {
     {
         let (reply, outcome) = oneshot::channel();
         let job: Job = Box::new(move |conn: Option<&mut DbConnection>| {
+            if reply.is_closed() {
+                // The caller has given up (its request timed out): writing now would store
+                // what it was told failed.
+                return Box::new(|_| {});
+            }
             let done = conn.map(|conn| conn.transaction(work));
             Box::new(move |committed: Result<(), String>| {
                 let outcome = match (committed, done) {
@@ -97,7 +103,6 @@ fn serve(pool: &Pool<PoolManager>, health: &Health, mut queue: mpsc::UnboundedRe
             }
         }
         commit_together(pool, health, batch);
-        orgs::settle_changes();
     }
 }
 
@@ -142,6 +147,8 @@ fn commit_together(pool: &Pool<PoolManager>, health: &Health, batch: Vec<Job>) {
         health.failed();
         error.to_string()
     });
+    // Before anyone hears of the commit: the next request must see what it changed.
+    orgs::settle_changes();
     for answer in answers {
         answer(committed.clone());
     }

@@ -140,6 +140,7 @@ impl Portal {
         let cached = app.portals.get(slug);
         let generation = orgs::generation();
         let owned_slug = slug.to_owned();
+        let db = app.db.clone();
         let (record, was_read, contact, page) = app
             .db
             .run(move |conn| {
@@ -149,7 +150,8 @@ impl Portal {
                 };
                 let contact = match token_hash {
                     Some(hash) => {
-                        live_contact(conn, &record.org.id, &hash, record.policy.session_idle_secs)?
+                        let idle = record.policy.session_idle_secs;
+                        live_contact(conn, &db, &record.org.id, &hash, idle)?
                     }
                     None => None,
                 };
@@ -193,8 +195,9 @@ impl Portal {
         let org_id = self.org.id;
         let idle = self.policy.session_idle_secs;
         let token_hash = session::token_hash(&token);
+        let db = app.db.clone();
         app.db
-            .run(move |conn| live_contact(conn, &org_id, &token_hash, idle))
+            .run(move |conn| live_contact(conn, &db, &org_id, &token_hash, idle))
             .await
     }
 
@@ -244,15 +247,25 @@ fn session_token_in(app: &App, slug: &str, jar: &CookieJar) -> Option<SecretStri
     session::is_token_shaped(value).then(|| SecretString::from(value))
 }
 
-/// The active contact whose live session in `org_id` has this token hash.
+/// The active contact whose live session in `org_id` has this token hash; the session's use
+/// is recorded later through `db` when its last recorded use is stale.
 fn live_contact(
     conn: &mut DbConnection,
+    db: &crate::storage::Db,
     org_id: &OrgId,
     token_hash: &str,
     idle_secs: u32,
 ) -> Result<Option<Contact>, AppError> {
     let now = chrono::Utc::now().naive_utc();
-    sessions::find_live_contact(conn, org_id, token_hash, idle_secs, now)
+    let Some((contact, stale)) =
+        sessions::find_live_contact(conn, org_id, token_hash, idle_secs, now)?
+    else {
+        return Ok(None);
+    };
+    if let Some(stale) = stale {
+        db.write_later(move |conn| sessions::touch(conn, &stale, now));
+    }
+    Ok(Some(contact))
 }
 
 /// Whether this browser holds a live console session of an admin of `org`.

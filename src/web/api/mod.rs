@@ -220,6 +220,7 @@ async fn contact_from_token(req: &Request, bearer: Bearer) -> poem::Result<Box<S
         return Err(AppError::Unauthenticated.into());
     };
     let token_hash = session::token_hash(&SecretString::from(token));
+    let db = app.db.clone();
     let found = app
         .db
         .run(move |conn| {
@@ -229,9 +230,13 @@ async fn contact_from_token(req: &Request, bearer: Bearer) -> poem::Result<Box<S
             let policy = orgs::policy(conn, &org_id)?;
             let now = Utc::now().naive_utc();
             let idle = policy.session_idle_secs;
-            let Some(live) = sessions::find_live(conn, &org_id, &token_hash, idle, now)? else {
+            let Some((live, stale)) = sessions::find_live(conn, &org_id, &token_hash, idle, now)?
+            else {
                 return Ok(None);
             };
+            if let Some(stale) = stale {
+                db.write_later(move |conn| sessions::touch(conn, &stale, now));
+            }
             let contact = accounts::find_contact(conn, &org_id, &live.contact_id)?
                 .filter(|c| c.status == ContactStatus::Active);
             Ok(contact.map(|contact| SignedIn {
