@@ -182,20 +182,25 @@ async fn run(table: &mut Table, column: usize, url: &str, dir: &Path, contacts: 
     let server = Server::start(url, dir);
     tokio::time::sleep(Duration::from_secs(1)).await;
     let idle = server.resident_kib();
-    let emails = Arc::new(emails);
-    let next = Arc::new(AtomicUsize::new(0));
-
+    let run = Backend {
+        column,
+        server: &server,
+        dir,
+        emails: Arc::new(emails),
+        next: Arc::new(AtomicUsize::new(0)),
+        secs,
+    };
     if chosen("logins") {
-        logins(table, column, &server, &emails, &next, secs).await;
+        logins(table, &run).await;
     }
     if chosen("codes") {
-        code_logins_row(table, column, &server, dir, &emails, &next, secs).await;
+        code_logins_row(table, &run).await;
     }
     if chosen("pages") || chosen("storm") {
-        pages(table, column, &server, &emails, &next, secs).await;
+        pages(table, &run).await;
     }
     if chosen("readings") {
-        readings(table, column, &server, secs).await;
+        readings(table, &run).await;
     }
     table.put(
         "server memory idle / peak, MiB",
@@ -209,16 +214,30 @@ async fn run(table: &mut Table, column: usize, url: &str, dir: &Path, contacts: 
     );
 }
 
-/// H, L and L/H.
-async fn logins(
-    table: &mut Table,
+/// One backend's running server and what its measures share.
+struct Backend<'a> {
+    /// The table's column: 0 for SQLite, 1 for PostgreSQL.
     column: usize,
-    server: &Server,
-    emails: &Arc<Vec<String>>,
-    next: &Arc<AtomicUsize>,
+    server: &'a Server,
+    /// The server's data folder, where its file outbox is.
+    dir: &'a Path,
+    emails: Arc<Vec<String>>,
+    /// The next contact to log in, shared by every measure.
+    next: Arc<AtomicUsize>,
     secs: f64,
-) {
-    let base = &server.base;
+}
+
+/// H, L and L/H.
+async fn logins(table: &mut Table, run: &Backend<'_>) {
+    let Backend {
+        column,
+        server,
+        emails,
+        next,
+        secs,
+        ..
+    } = run;
+    let (column, secs, base) = (*column, *secs, &server.base);
     let hashes = hash_rate(secs);
     let storm = server
         .measure(password_logins(base, emails, next, 64, secs))
@@ -244,16 +263,16 @@ async fn logins(
 }
 
 /// Complete code logins.
-async fn code_logins_row(
-    table: &mut Table,
-    column: usize,
-    server: &Server,
-    dir: &Path,
-    emails: &Arc<Vec<String>>,
-    next: &Arc<AtomicUsize>,
-    secs: f64,
-) {
-    let base = &server.base;
+async fn code_logins_row(table: &mut Table, run: &Backend<'_>) {
+    let Backend {
+        column,
+        server,
+        dir,
+        emails,
+        next,
+        secs,
+    } = run;
+    let (column, secs, base) = (*column, *secs, &server.base);
 
     // A code request answers no sooner than 200 ms (so that timing tells nothing), which caps
     // one client at five code logins a second: 256 clients keep the server, not the floor, the
@@ -275,15 +294,16 @@ async fn code_logins_row(
 }
 
 /// Home page views by 1 to 256 clients, and by 64 during a password-login storm.
-async fn pages(
-    table: &mut Table,
-    column: usize,
-    server: &Server,
-    emails: &Arc<Vec<String>>,
-    next: &Arc<AtomicUsize>,
-    secs: f64,
-) {
-    let base = &server.base;
+async fn pages(table: &mut Table, run: &Backend<'_>) {
+    let Backend {
+        column,
+        server,
+        emails,
+        next,
+        secs,
+        ..
+    } = run;
+    let (column, secs, base) = (*column, *secs, &server.base);
     let readers = logged_in(base, emails, next, 256).await;
     for clients in [1, 16, 64, 256] {
         if !chosen("pages") {
@@ -319,8 +339,14 @@ async fn pages(
 }
 
 /// Solution search, the busy contact's request list and the console's searched queue.
-async fn readings(table: &mut Table, column: usize, server: &Server, secs: f64) {
-    let base = &server.base;
+async fn readings(table: &mut Table, run: &Backend<'_>) {
+    let Backend {
+        column,
+        server,
+        secs,
+        ..
+    } = run;
+    let (column, secs, base) = (*column, *secs, &server.base);
     let busy = logged_in_as(base, "busy@bench.example").await;
     let admin = admin_client(base).await;
     let readings = [

@@ -209,9 +209,10 @@ struct SqlitePragmas;
 impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for SqlitePragmas {
     fn on_acquire(&self, conn: &mut DbConnection) -> Result<(), diesel::r2d2::Error> {
         if let DbConnection::Sqlite(sqlite) = conn {
+            // The busy timeout first: the others may wait for a lock another connection holds.
             for pragma in [
-                "PRAGMA journal_mode = WAL",
                 "PRAGMA busy_timeout = 10000",
+                "PRAGMA journal_mode = WAL",
                 "PRAGMA foreign_keys = ON",
                 "PRAGMA synchronous = NORMAL",
             ] {
