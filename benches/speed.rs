@@ -27,6 +27,8 @@
 //! The clients share the machine's cores with the server: the figures are what one machine
 //! does as client and server together. The PostgreSQL run needs `PORTICO_TEST_POSTGRES_URL`;
 //! it makes its own database and drops it. Run: `cargo bench --bench speed`.
+//! `PORTICO_BENCH_ONLY` (say `sqlite,codes`) runs only the named backends and measures:
+//! `sqlite`, `postgres`, `logins`, `codes`, `pages`, `storm`, `readings`.
 
 #![allow(
     clippy::unwrap_used,
