@@ -141,9 +141,17 @@ pub async fn run(cli: Cli) -> Result<(), AppError> {
 }
 
 async fn serve(app: Arc<App>) -> Result<(), AppError> {
-    let acceptor = web::bind(app.config.bind).await.map_err(|error| {
-        AppError::Unavailable(format!("cannot listen on {}: {error}", app.config.bind))
-    })?;
+    // The address is a setting: a taken or forbidden one is the operator's to change, and is
+    // not reported as the database being out of reach.
+    let acceptor = web::bind(app.config.bind)
+        .await
+        .map_err(|error| AppError::Invalid {
+            field: Some("bind"),
+            message: format!(
+                "Cannot listen on {}: {error}. Choose another address with PORTICO_BIND.",
+                app.config.bind
+            ),
+        })?;
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };

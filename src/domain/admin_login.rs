@@ -150,12 +150,15 @@ pub async fn find_session(
     token: &SecretString,
 ) -> Result<Option<AdminSession>, AppError> {
     let token_hash = session::token_hash(token);
+    let db = app.db.clone();
     app.db
         .run(move |conn| {
             let now = Utc::now().naive_utc();
             let Some(record) = admins::find_live_session(conn, &token_hash, IDLE_SECS, now)? else {
                 return Ok(None);
             };
+            let session_id = record.id.clone();
+            db.write_later(move |conn| admins::touch_session(conn, &session_id, now));
             let Some(found) = admins::find(conn, &record.admin_id)? else {
                 return Ok(None);
             };
@@ -172,7 +175,7 @@ pub async fn find_session(
 pub async fn end_session(app: &App, token: &SecretString) -> Result<(), AppError> {
     let token_hash = session::token_hash(token);
     app.db
-        .run(move |conn| admins::delete_session(conn, &token_hash))
+        .write(move |conn| admins::delete_session(conn, &token_hash))
         .await
 }
 

@@ -186,7 +186,7 @@ pub async fn end_session(
     let (org_id, contact_id) = (contact.org_id, contact.id);
     let ended = app
         .db
-        .run(move |conn| store::end_session(conn, &org_id, &contact_id, &session_id))
+        .write(move |conn| store::end_session(conn, &org_id, &contact_id, &session_id))
         .await?;
     if ended {
         Ok(())

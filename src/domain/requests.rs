@@ -463,6 +463,15 @@ pub enum Notice {
     StaffReplied { reply: String },
 }
 
+/// [`notify_contact`] after the request or reply is stored: a message that cannot be queued
+/// (the disk is full, say) is logged, not answered as a failure of what was stored, which a
+/// client would then send again.
+async fn tell_contact(app: &App, org_id: &OrgId, request: &Request, notice: Notice) {
+    if let Err(error) = notify_contact(app, org_id, request, notice).await {
+        tracing::warn!(org.id = %org_id, %error, "the contact's email about a request was not queued");
+    }
+}
+
 /// Tells the contact about their request by email, through the outbox. A contact without an
 /// email address is not told (their portal shows the request all the same).
 pub async fn notify_contact(
@@ -582,7 +591,7 @@ pub async fn raise(
             Ok(request)
         })
         .await?;
-    notify_contact(app, &org_id, &request, Notice::Received).await?;
+    tell_contact(app, &org_id, &request, Notice::Received).await;
     Ok(request)
 }
 
@@ -828,13 +837,14 @@ pub async fn staff_reply(
             Ok(request)
         })
         .await?;
-    notify_contact(
+    tell_contact(
         app,
         &org_id,
         &request,
         Notice::StaffReplied { reply: reply_text },
     )
-    .await
+    .await;
+    Ok(())
 }
 
 /// Adds a note under a request that only staff see; the contact is not told.

@@ -222,9 +222,21 @@ pub fn insert_session(
     Ok(())
 }
 
+/// Records that the admin session was used at `now`.
+pub fn touch_session(
+    conn: &mut DbConnection,
+    session_id: &str,
+    now: NaiveDateTime,
+) -> Result<(), AppError> {
+    diesel::update(admin_sessions::table.find(session_id))
+        .set(admin_sessions::last_seen_at.eq(now))
+        .execute(conn)?;
+    Ok(())
+}
+
 /// The live admin session with this token hash: before its absolute expiry and used within
-/// `idle_secs`. Every use moves its last use to `now`, so the idle timeout counts from the
-/// latest page.
+/// `idle_secs`. Finding it only reads: the caller records each use with [`touch_session`], so
+/// that the idle timeout counts from the latest page.
 pub fn find_live_session(
     conn: &mut DbConnection,
     token_hash: &str,
@@ -245,9 +257,6 @@ pub fn find_live_session(
     let Some((id, admin_id, proved_at)) = found else {
         return Ok(None);
     };
-    diesel::update(admin_sessions::table.find(&id))
-        .set(admin_sessions::last_seen_at.eq(now))
-        .execute(conn)?;
     Ok(Some(AdminSessionRecord {
         id,
         admin_id: Id::from_stored(&admin_id)?,

@@ -75,7 +75,7 @@ impl MeApi {
     ) -> ApiResult<Ended> {
         let (org_id, token_hash) = (auth.0.org.id, auth.0.token_hash);
         app.db
-            .run(move |conn| sessions::delete_by_token(conn, &org_id, &token_hash))
+            .write(move |conn| sessions::delete_by_token(conn, &org_id, &token_hash))
             .await?;
         Ok(Ended::NoContent)
     }
