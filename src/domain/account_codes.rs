@@ -195,21 +195,22 @@ pub fn limited(wait: Duration) -> AppError {
 /// `cooldown_secs` ago, or `per_hour` times in the last hour.
 pub fn check_bucket(
     conn: &mut DbConnection,
-    scope: impl Into<limits::Scope> + Clone,
+    scope: impl Into<limits::Scope>,
     bucket: &str,
     cooldown_secs: i64,
     per_hour: i64,
     now: NaiveDateTime,
 ) -> Result<(), AppError> {
+    let window = limits::window(conn, scope, bucket, now - Duration::hours(1))?;
     if cooldown_secs > 0
-        && let Some(last) = limits::latest(conn, scope.clone(), bucket)?
+        && let Some(last) = window.latest
     {
         let ready_at = last + Duration::seconds(cooldown_secs);
         if ready_at > now {
             return Err(limited(ready_at - now));
         }
     }
-    if limits::count_since(conn, scope, bucket, now - Duration::hours(1))? >= per_hour {
+    if window.count >= per_hour {
         return Err(limited(Duration::hours(1)));
     }
     Ok(())

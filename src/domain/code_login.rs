@@ -16,7 +16,7 @@ use super::{
     audit::{Actor, AuditEvent},
     contact::{Contact, ContactStatus, Identifier, mask_email, mask_mobile},
     messages::{CodeMessage, MessageKind, MessageParts},
-    org::{LoginMode, LoginPolicy, Organization, OtpChannel},
+    org::{LoginMode, LoginPolicy, OrgId, Organization, OtpChannel},
     otp::{self, AttemptId, LoginAttempt, Purpose},
     session::ClientInfo,
 };
@@ -166,26 +166,23 @@ async fn make_code(
     let sms_wanted = messages.iter().any(|m| m.channel == "sms");
 
     let org_id = org.id;
-    let ip_bucket = format!("code:ip:{}", client.ip);
-    let id_bucket = format!("code:id:{}", plan.attempt.identifier_hash);
+    let buckets = CodeBuckets::of_org(&org_id, &plan.attempt.identifier_hash, &client.ip);
     let (max_guesses, lifetime_secs) = (policy.code_max_guesses, policy.code_lifetime_secs);
     let signer = app.signer.clone();
     let attempt = plan.attempt.clone();
     let recipient = plan.recipient.clone();
     let fresh = plan.fresh_attempt;
     let sms_cap = i64::from(app.config.limits.sms_per_org_per_day);
-    let (checked_policy, platform, ip) = (policy.clone(), app.config.limits, client.ip.clone());
+    let (checked_policy, platform) = (policy.clone(), app.config.limits);
     app.db
         .transaction(move |conn| {
             // Again, now that writes go one at a time: requests that passed the check
             // together must not all be counted in after it.
-            check_limits(conn, &checked_policy, &platform, &attempt, &ip, now)?;
+            buckets.check(conn, &checked_policy, &platform, now)?;
             if fresh {
                 codes::insert_attempt(conn, &attempt, now)?;
             }
-            for bucket in [id_bucket.as_str(), ip_bucket.as_str(), "code:org"] {
-                limits::record(conn, &org_id, bucket, now)?;
-            }
+            buckets.record(conn, now)?;
             let Some(contact) = recipient else {
                 return Ok(());
             };
@@ -231,7 +228,7 @@ async fn make_code(
 
 fn sms_within_cap(
     conn: &mut DbConnection,
-    org_id: &super::org::OrgId,
+    org_id: &OrgId,
     cap: i64,
     now: NaiveDateTime,
 ) -> Result<bool, AppError> {
@@ -297,7 +294,8 @@ async fn plan(
                     (attempt, false, contact)
                 }
             };
-            check_limits(conn, &policy, &platform, &attempt, &ip, now)?;
+            CodeBuckets::of_org(&org_id, &attempt.identifier_hash, &ip)
+                .check(conn, &policy, &platform, now)?;
             let mut attempt = attempt;
             let recipient = candidate.filter(|c| {
                 c.status == ContactStatus::Active && has_destination(c, policy.otp_channel)
@@ -325,7 +323,7 @@ async fn plan(
 
 fn new_attempt(
     signer: &super::signing::Signer,
-    org_id: super::org::OrgId,
+    org_id: OrgId,
     identifier: &str,
     purpose: Purpose,
     password_proven: bool,
@@ -342,56 +340,101 @@ fn new_attempt(
     }
 }
 
-/// Refuses a request that comes too soon or too often.
-fn check_limits(
-    conn: &mut DbConnection,
-    policy: &LoginPolicy,
-    platform: &PlatformLimits,
-    attempt: &LoginAttempt,
-    ip: &str,
-    now: NaiveDateTime,
-) -> Result<(), AppError> {
-    let org_id = &attempt.org_id;
-    let id_bucket = format!("code:id:{}", attempt.identifier_hash);
-    if let Some(last) = limits::latest(conn, org_id, &id_bucket)? {
-        let ready_at = last + Duration::seconds(i64::from(policy.resend_cooldown_secs));
-        if ready_at > now {
-            return Err(limited(ready_at - now));
+/// The limit buckets a code request counts toward.
+struct CodeBuckets {
+    scope: limits::Scope,
+    /// Requests for one identifier, by its keyed hash.
+    identifier: String,
+    /// Requests from one client address.
+    client: String,
+    /// Whether every request to the organization counts too (not on the common login page,
+    /// which belongs to no organization).
+    whole_org: bool,
+}
+
+impl CodeBuckets {
+    /// The buckets of a request in `org_id` for the identifier with this keyed hash.
+    fn of_org(org_id: &OrgId, identifier_hash: &str, ip: &str) -> Self {
+        Self {
+            scope: org_id.into(),
+            identifier: format!("code:id:{identifier_hash}"),
+            client: format!("code:ip:{ip}"),
+            whole_org: true,
         }
     }
-    let hour_ago = now - Duration::hours(1);
-    let checks = [
-        (
-            id_bucket.clone(),
+
+    /// The buckets of a request on the common login page.
+    fn of_platform(identifier_hash: &str, ip: &str) -> Self {
+        Self {
+            scope: limits::Scope::platform(),
+            identifier: format!("code:id:{identifier_hash}"),
+            client: format!("code:ip:{ip}"),
+            whole_org: false,
+        }
+    }
+
+    /// Refuses a request that comes too soon or too often: within the resend cooldown, or
+    /// past the hourly or daily codes for the identifier, the hourly requests from the client
+    /// address, or the organization's hourly requests.
+    fn check(
+        &self,
+        conn: &mut DbConnection,
+        policy: &LoginPolicy,
+        platform: &PlatformLimits,
+        now: NaiveDateTime,
+    ) -> Result<(), AppError> {
+        let hour_ago = now - Duration::hours(1);
+        let identifier = limits::window(conn, self.scope.clone(), &self.identifier, hour_ago)?;
+        if let Some(last) = identifier.latest {
+            let ready_at = last + Duration::seconds(i64::from(policy.resend_cooldown_secs));
+            if ready_at > now {
+                return Err(limited(ready_at - now));
+            }
+        }
+        if identifier.count >= i64::from(policy.codes_per_hour) {
+            return Err(limited(Duration::hours(1)));
+        }
+        let day_ago = now - Duration::days(1);
+        let checks = [
+            (
+                self.identifier.as_str(),
+                day_ago,
+                policy.codes_per_day,
+                Duration::days(1),
+            ),
+            (
+                self.client.as_str(),
+                hour_ago,
+                platform.code_requests_per_ip_per_hour,
+                Duration::hours(1),
+            ),
+        ];
+        let whole_org = self.whole_org.then_some((
+            "code:org",
             hour_ago,
-            i64::from(policy.codes_per_hour),
-            Duration::hours(1),
-        ),
-        (
-            id_bucket,
-            now - Duration::days(1),
-            i64::from(policy.codes_per_day),
-            Duration::days(1),
-        ),
-        (
-            format!("code:ip:{ip}"),
-            hour_ago,
-            i64::from(platform.code_requests_per_ip_per_hour),
-            Duration::hours(1),
-        ),
-        (
-            "code:org".to_owned(),
-            hour_ago,
-            i64::from(platform.code_requests_per_org_per_hour),
+            platform.code_requests_per_org_per_hour,
             Duration::minutes(5),
-        ),
-    ];
-    for (bucket, since, limit, wait) in checks {
-        if limits::count_since(conn, org_id, &bucket, since)? >= limit {
-            return Err(limited(wait));
+        ));
+        for (bucket, since, limit, wait) in checks.into_iter().chain(whole_org) {
+            let window = limits::window(conn, self.scope.clone(), bucket, since)?;
+            if window.count >= i64::from(limit) {
+                return Err(limited(wait));
+            }
         }
+        Ok(())
     }
-    Ok(())
+
+    /// Counts one more request in every bucket.
+    fn record(&self, conn: &mut DbConnection, now: NaiveDateTime) -> Result<(), AppError> {
+        let whole_org = self.whole_org.then_some("code:org");
+        for bucket in [self.identifier.as_str(), self.client.as_str()]
+            .into_iter()
+            .chain(whole_org)
+        {
+            limits::record(conn, self.scope.clone(), bucket, now)?;
+        }
+        Ok(())
+    }
 }
 
 fn limited(wait: Duration) -> AppError {
@@ -408,12 +451,13 @@ fn is_paused(
     now: NaiveDateTime,
 ) -> Result<bool, AppError> {
     let bucket = format!("code:fail:{}", contact.id);
-    let failures = limits::count_since(conn, &contact.org_id, &bucket, now - Duration::hours(1))?;
-    if failures < i64::from(policy.code_failures_per_hour) {
+    let failures = limits::window(conn, &contact.org_id, &bucket, now - Duration::hours(1))?;
+    if failures.count < i64::from(policy.code_failures_per_hour) {
         return Ok(false);
     }
-    let last = limits::latest(conn, &contact.org_id, &bucket)?;
-    Ok(last.is_some_and(|last| last + Duration::seconds(FAILURE_PAUSE_SECS) > now))
+    Ok(failures
+        .latest
+        .is_some_and(|last| last + Duration::seconds(FAILURE_PAUSE_SECS) > now))
 }
 
 fn has_destination(contact: &Contact, channel: OtpChannel) -> bool {
@@ -518,7 +562,7 @@ pub async fn verify_code(
 }
 
 /// Counts a code check in the instance's metrics.
-fn count_check(app: &App, org_id: super::org::OrgId, check: &CodeCheck) {
+fn count_check(app: &App, org_id: OrgId, check: &CodeCheck) {
     match check {
         CodeCheck::Proven { method, .. } => {
             app.metrics.login(org_id, method, LoginOutcome::Succeeded);
@@ -533,7 +577,7 @@ fn count_check(app: &App, org_id: super::org::OrgId, check: &CodeCheck) {
 /// is not the portal's own.
 fn record_check(
     conn: &mut DbConnection,
-    org_id: super::org::OrgId,
+    org_id: OrgId,
     check: &CodeCheck,
     page: Option<&str>,
     client: &ClientInfo,
@@ -566,7 +610,7 @@ fn check_code(
     conn: &mut DbConnection,
     signer: &super::signing::Signer,
     policy: &LoginPolicy,
-    org_id: &super::org::OrgId,
+    org_id: &OrgId,
     attempt_id: &AttemptId,
     code: &str,
     now: NaiveDateTime,
@@ -660,18 +704,15 @@ async fn make_common_code(
     let defaults = LoginPolicy::default();
     let platform = app.config.limits;
     let id_hash = otp::platform_identifier_hash(&app.signer, identifier.as_str());
-    let id_bucket = format!("code:id:{id_hash}");
-    let ip_bucket = format!("code:ip:{}", client.ip);
+    let buckets = CodeBuckets::of_platform(&id_hash, &client.ip);
     let lookup = identifier.clone();
-    let candidates = {
-        let (id_bucket, ip_bucket) = (id_bucket.clone(), ip_bucket.clone());
-        app.db
-            .run(move |conn| {
-                check_platform_limits(conn, &defaults, &platform, &id_bucket, &ip_bucket, now)?;
-                common_candidates(conn, &lookup, now)
-            })
-            .await?
-    };
+    let (buckets, candidates) = app
+        .db
+        .run(move |conn| {
+            buckets.check(conn, &defaults, &platform, now)?;
+            Ok((buckets, common_candidates(conn, &lookup, now)?))
+        })
+        .await?;
 
     let code_length = candidates
         .iter()
@@ -699,8 +740,7 @@ async fn make_common_code(
     let id = common_id.clone();
     app.db
         .transaction(move |conn| {
-            limits::record(conn, limits::Scope::platform(), &id_bucket, now)?;
-            limits::record(conn, limits::Scope::platform(), &ip_bucket, now)?;
+            buckets.record(conn, now)?;
             let mut attempts = Vec::new();
             let mut code_refs = Vec::new();
             for candidate in &candidates {
@@ -763,49 +803,6 @@ async fn make_common_code(
         .await?;
     app.deliveries.wake();
     Ok(CommonCodeRequested { id: common_id })
-}
-
-fn check_platform_limits(
-    conn: &mut DbConnection,
-    policy: &LoginPolicy,
-    platform: &PlatformLimits,
-    id_bucket: &str,
-    ip_bucket: &str,
-    now: NaiveDateTime,
-) -> Result<(), AppError> {
-    let scope = limits::Scope::platform;
-    if let Some(last) = limits::latest(conn, scope(), id_bucket)? {
-        let ready_at = last + Duration::seconds(i64::from(policy.resend_cooldown_secs));
-        if ready_at > now {
-            return Err(limited(ready_at - now));
-        }
-    }
-    let checks = [
-        (
-            id_bucket,
-            now - Duration::hours(1),
-            i64::from(policy.codes_per_hour),
-            Duration::hours(1),
-        ),
-        (
-            id_bucket,
-            now - Duration::days(1),
-            i64::from(policy.codes_per_day),
-            Duration::days(1),
-        ),
-        (
-            ip_bucket,
-            now - Duration::hours(1),
-            i64::from(platform.code_requests_per_ip_per_hour),
-            Duration::hours(1),
-        ),
-    ];
-    for (bucket, since, limit, wait) in checks {
-        if limits::count_since(conn, scope(), bucket, since)? >= limit {
-            return Err(limited(wait));
-        }
-    }
-    Ok(())
 }
 
 fn common_candidates(

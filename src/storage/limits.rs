@@ -6,13 +6,17 @@
 //! Each event carries its place in its bucket (`seq`: 1, 2, 3, ...), so a count is the
 //! latest event's place less the place of the first event in the window, plus one: two
 //! lookups in the index, however busy the bucket (an organization's or a client address's
-//! code requests can run to thousands an hour). Recording reads the latest place and writes
-//! the next: two recordings in one bucket at the same moment on different connections (two
-//! instances on PostgreSQL, say) may take the same place, and the count then falls short by
-//! one for each such pair, like the race at the limit's edge above.
+//! code requests can run to thousands an hour). A [`window`] reads a bucket's count and its
+//! latest event in one statement, and [`record`] writes the next place in one statement too:
+//! two recordings in one bucket at the same moment on different connections (two instances on
+//! PostgreSQL, say) may take the same place, and the count then falls short by one for each
+//! such pair, like the race at the limit's edge above.
 
 use chrono::NaiveDateTime;
-use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, RunQueryDsl, dsl::max};
+use diesel::{
+    ExpressionMethods, QueryDsl, RunQueryDsl, dsl,
+    sql_types::{BigInt, Nullable},
+};
 
 use super::{DbConnection, schema::limit_events};
 use crate::{AppError, domain::org::OrgId};
@@ -34,7 +38,7 @@ impl From<&OrgId> for Scope {
     }
 }
 
-/// Records one event in `bucket`.
+/// Records one event in `bucket`, in the place after the bucket's latest: one statement.
 pub fn record(
     conn: &mut DbConnection,
     scope: impl Into<Scope>,
@@ -42,31 +46,89 @@ pub fn record(
     now: NaiveDateTime,
 ) -> Result<(), AppError> {
     let Scope(scope) = scope.into();
-    let place = latest_place(conn, &scope, bucket)?.unwrap_or(0) + 1;
+    let next = place_or(latest_place(&scope, bucket).single_value(), 0) + 1;
     diesel::insert_into(limit_events::table)
         .values((
             limit_events::org_id.eq(&scope),
             limit_events::bucket.eq(bucket),
             limit_events::occurred_at.eq(now),
-            limit_events::seq.eq(place),
+            limit_events::seq.eq(next),
         ))
         .execute(conn)?;
     Ok(())
 }
 
-/// The place of the bucket's latest event, if it has any.
-fn latest_place(
-    conn: &mut DbConnection,
-    scope: &str,
-    bucket: &str,
-) -> Result<Option<i64>, AppError> {
-    Ok(limit_events::table
+diesel::define_sql_function! {
+    /// The place read, or `otherwise` when the bucket has none.
+    #[sql_name = "coalesce"]
+    fn place_or(place: Nullable<BigInt>, otherwise: BigInt) -> BigInt;
+}
+
+/// The place of the bucket's latest event.
+#[dsl::auto_type(no_type_alias)]
+fn latest_place<'a>(scope: &'a str, bucket: &'a str) -> _ {
+    limit_events::table
+        .filter(limit_events::org_id.eq(scope))
+        .filter(limit_events::bucket.eq(bucket))
+        .order((limit_events::occurred_at.desc(), limit_events::seq.desc()))
+        .select(limit_events::seq)
+        .limit(1_i64)
+}
+
+/// The place of the bucket's first event after `since`.
+#[dsl::auto_type(no_type_alias)]
+fn first_place_after<'a>(scope: &'a str, bucket: &'a str, since: NaiveDateTime) -> _ {
+    limit_events::table
+        .filter(limit_events::org_id.eq(scope))
+        .filter(limit_events::bucket.eq(bucket))
+        .filter(limit_events::occurred_at.gt(since))
+        .order((limit_events::occurred_at.asc(), limit_events::seq.asc()))
+        .select(limit_events::seq)
+        .limit(1_i64)
+}
+
+/// When the bucket's latest event happened.
+#[dsl::auto_type(no_type_alias)]
+fn latest_time<'a>(scope: &'a str, bucket: &'a str) -> _ {
+    limit_events::table
         .filter(limit_events::org_id.eq(scope))
         .filter(limit_events::bucket.eq(bucket))
         .order(limit_events::occurred_at.desc())
-        .select(limit_events::seq)
-        .first(conn)
-        .optional()?)
+        .select(limit_events::occurred_at)
+        .limit(1_i64)
+}
+
+/// A bucket as one limit sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    /// When the bucket's latest event happened, if it has any.
+    pub latest: Option<NaiveDateTime>,
+    /// How many events the bucket holds after the window's start.
+    pub count: i64,
+}
+
+/// The events of `bucket` after `since`, and when its latest happened: three lookups in the
+/// index, in one statement.
+pub fn window(
+    conn: &mut DbConnection,
+    scope: impl Into<Scope>,
+    bucket: &str,
+    since: NaiveDateTime,
+) -> Result<Window, AppError> {
+    let Scope(scope) = scope.into();
+    let (latest, last, first): (Option<NaiveDateTime>, Option<i64>, Option<i64>) =
+        diesel::select((
+            latest_time(&scope, bucket).single_value(),
+            latest_place(&scope, bucket).single_value(),
+            first_place_after(&scope, bucket, since).single_value(),
+        ))
+        .get_result(conn)?;
+    let count = match (first, last) {
+        (Some(first), Some(last)) => (last - first + 1).max(1),
+        (Some(_), None) => 1,
+        (None, _) => 0,
+    };
+    Ok(Window { latest, count })
 }
 
 /// How many events `bucket` holds after `since`.
@@ -76,33 +138,7 @@ pub fn count_since(
     bucket: &str,
     since: NaiveDateTime,
 ) -> Result<i64, AppError> {
-    let Scope(scope) = scope.into();
-    let first: Option<i64> = limit_events::table
-        .filter(limit_events::org_id.eq(&scope))
-        .filter(limit_events::bucket.eq(bucket))
-        .filter(limit_events::occurred_at.gt(since))
-        .order(limit_events::occurred_at.asc())
-        .select(limit_events::seq)
-        .first(conn)
-        .optional()?;
-    let Some(first) = first else {
-        return Ok(0);
-    };
-    let latest = latest_place(conn, &scope, bucket)?.unwrap_or(first);
-    Ok((latest - first + 1).max(1))
-}
-
-/// When the latest event of `bucket` happened.
-pub fn latest(
-    conn: &mut DbConnection,
-    scope: impl Into<Scope>,
-    bucket: &str,
-) -> Result<Option<NaiveDateTime>, AppError> {
-    Ok(limit_events::table
-        .filter(limit_events::org_id.eq(scope.into().0))
-        .filter(limit_events::bucket.eq(bucket))
-        .select(max(limit_events::occurred_at))
-        .first(conn)?)
+    Ok(window(conn, scope, bucket, since)?.count)
 }
 
 /// Forgets events older than `before`.

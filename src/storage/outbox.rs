@@ -105,22 +105,34 @@ pub struct Due {
     pub org_id: Option<String>,
 }
 
-/// Messages due now, oldest first: pending and due, or claimed by an instance whose lease ran
-/// out.
+/// Messages due now: first those claimed by an instance whose lease ran out, then pending
+/// ones that are due, oldest first.
+///
+/// These are two walks of the queue index rather than one query with `OR`: PostgreSQL
+/// answers the `OR` with a bitmap scan, which never marks the index entries of messages long
+/// sent as dead, so every round walked all of them again (2 ms a round after a few thousand
+/// messages). A plain index scan marks them and skips them from then on.
 pub fn due(conn: &mut DbConnection, now: NaiveDateTime, limit: i64) -> Result<Vec<Due>, AppError> {
-    Ok(outbox::table
-        .filter(
-            outbox::state
-                .eq("pending")
-                .and(outbox::next_attempt_at.le(now))
-                .or(outbox::state
-                    .eq("sending")
-                    .and(outbox::claimed_until.lt(now))),
-        )
+    let mut due: Vec<Due> = outbox::table
+        .filter(outbox::state.eq("sending"))
+        .filter(outbox::claimed_until.lt(now))
         .order(outbox::next_attempt_at.asc())
         .limit(limit)
         .select(Due::as_select())
-        .load(conn)?)
+        .load(conn)?;
+    let room = limit - i64::try_from(due.len()).unwrap_or(limit);
+    if room > 0 {
+        due.extend(
+            outbox::table
+                .filter(outbox::state.eq("pending"))
+                .filter(outbox::next_attempt_at.le(now))
+                .order(outbox::next_attempt_at.asc())
+                .limit(room)
+                .select(Due::as_select())
+                .load::<Due>(conn)?,
+        );
+    }
+    Ok(due)
 }
 
 /// Claims a due message for `lease_secs`; `None` when another worker got it first.
