@@ -4,7 +4,7 @@
 //! concurrent guesses are each counted and exactly one right guess wins.
 
 use chrono::{Duration, NaiveDateTime};
-use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, RunQueryDsl, prelude::*};
+use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, RunQueryDsl, dsl, prelude::*};
 
 use super::{
     DbConnection,
@@ -158,48 +158,50 @@ pub struct GuessedCode {
 }
 
 /// Counts one guess against the attempt's live code, atomically; `None` when there is no
-/// live code left to guess (none sent, expired, used, retired or out of guesses).
+/// live code left to guess (none sent, expired, used, retired or out of guesses). One
+/// statement: the conditional `UPDATE` returns the code it counted against.
 pub fn count_guess(
     conn: &mut DbConnection,
     org_id: &OrgId,
     attempt_id: &AttemptId,
     now: NaiveDateTime,
 ) -> Result<Option<GuessedCode>, AppError> {
-    let live: Option<(String, String, i32)> = keep(
+    let (org_id, attempt_id) = (org_id.to_string(), attempt_id.to_string());
+    let counted: Vec<(String, String, i32, i32)> = diesel::update(
         one_time_codes::table
-            .filter(one_time_codes::org_id.eq(org_id.to_string()))
-            .filter(one_time_codes::attempt_id.eq(attempt_id.to_string()))
-            .filter(one_time_codes::status.eq_any(LIVE))
-            .select((
-                one_time_codes::id,
-                one_time_codes::code_hash,
-                one_time_codes::max_guesses,
-            ))
-            .limit(1),
+            .filter(one_time_codes::org_id.eq(&org_id))
+            .filter(one_time_codes::attempt_id.eq(&attempt_id)),
     )
-    .get_result(conn)
-    .optional()?;
-    let Some((id, code_hash, max_guesses)) = live else {
-        return Ok(None);
-    };
-    let counted = diesel::update(one_time_codes::table.find((org_id.to_string(), &id)))
-        .filter(one_time_codes::status.eq_any(LIVE))
-        .filter(one_time_codes::guesses.lt(one_time_codes::max_guesses))
-        .filter(one_time_codes::expires_at.gt(now))
-        .set(one_time_codes::guesses.eq(one_time_codes::guesses + 1))
-        .execute(conn)?;
-    if counted == 0 {
-        return Ok(None);
-    }
-    let guesses: i32 = one_time_codes::table
-        .find((org_id.to_string(), &id))
-        .select(one_time_codes::guesses)
-        .first(conn)?;
-    Ok(Some(GuessedCode {
-        id,
-        code_hash,
-        exhausted: guesses >= max_guesses,
-    }))
+    .filter(is_live())
+    .filter(one_time_codes::guesses.lt(one_time_codes::max_guesses))
+    .filter(one_time_codes::expires_at.gt(now))
+    .set(one_time_codes::guesses.eq(one_time_codes::guesses + 1))
+    .returning((
+        one_time_codes::id,
+        one_time_codes::code_hash,
+        one_time_codes::guesses,
+        one_time_codes::max_guesses,
+    ))
+    .get_results(conn)?;
+    Ok(counted
+        .into_iter()
+        .next()
+        .map(|(id, code_hash, guesses, max_guesses)| GuessedCode {
+            id,
+            code_hash,
+            exhausted: guesses >= max_guesses,
+        }))
+}
+
+/// A code that may still be guessed, spelled without an `IN` list so that statements using
+/// it stay prepared on SQLite too.
+#[dsl::auto_type(no_type_alias)]
+fn is_live() -> _ {
+    let pending: &'static str = LIVE[0];
+    let active: &'static str = LIVE[1];
+    one_time_codes::status
+        .eq(pending)
+        .or(one_time_codes::status.eq(active))
 }
 
 /// Marks a live code used; true for exactly one caller however many race.
