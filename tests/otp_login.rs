@@ -73,6 +73,7 @@ both_backends!(
     a_silent_sms_gateway_times_out_and_is_retried,
     the_demo_file_outboxes_carry_codes_without_any_gateway,
     common_page_code_opens_the_one_portal_that_takes_codes,
+    simultaneous_common_page_code_requests_send_one_code,
     common_page_code_lets_a_contact_of_two_code_portals_choose,
     common_page_code_by_sms_and_for_strangers,
 );
@@ -806,6 +807,42 @@ async fn common_page_code_opens_the_one_portal_that_takes_codes(backend: Backend
     assert_eq!(answer.location(), "/portal/umbrella/");
     assert!(browser.get("/portal/umbrella/").await.is_logged_in());
     assert!(!browser.get("/portal/acme/").await.is_logged_in());
+}
+
+/// Twenty code requests for one identifier on the common login page at the same moment: its
+/// resend cooldown lets one through, on either backend, and one email goes out.
+async fn simultaneous_common_page_code_requests_send_one_code(backend: Backend) {
+    let (smtp, sms) = (
+        SmtpReceiver::start().await,
+        SmsReceiver::start(Mode::Accept).await,
+    );
+    let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
+        return;
+    };
+    let browser = std::sync::Arc::new(app.browser());
+    // One form, sent twenty times at once: fetching it anew would change the form token.
+    let csrf = browser.get("/").await.csrf();
+    let mut requests = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let (browser, csrf) = (browser.clone(), csrf.clone());
+        requests.spawn(async move {
+            let fields = [
+                ("csrf", csrf.as_str()),
+                ("identifier", "pat@shared.example"),
+            ];
+            browser.post_form("/code", &fields).await.status
+        });
+    }
+    let answers = requests.join_all().await;
+    let sent = answers.iter().filter(|s| **s == StatusCode::OK).count();
+    let refused = answers
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!((sent, refused), (1, 19), "{answers:?}");
+    smtp.wait_for("pat@shared.example", 1).await;
+    app.settled_outbox().await;
+    assert_eq!(smtp.mails().len(), 1, "one email");
 }
 
 async fn common_page_code_lets_a_contact_of_two_code_portals_choose(backend: Backend) {

@@ -176,15 +176,12 @@ async fn make_code(
     let (checked_policy, platform) = (policy.clone(), app.config.limits);
     app.db
         .transaction(move |conn| {
-            // Again, now that writes go one at a time: requests that passed the check
-            // together must not all be counted in after it.
-            buckets.check(conn, &checked_policy, &platform, now)?;
             if fresh {
                 codes::insert_attempt(conn, &attempt, now)?;
             }
-            buckets.record(conn, now)?;
             let Some(contact) = recipient else {
-                return Ok(());
+                // Requests that passed the plan's check together must not all be counted in.
+                return buckets.admit(conn, &checked_policy, &platform, now);
             };
             codes::retire_codes(conn, &org_id, &contact.id, attempt.purpose)?;
             let binding = otp::Binding {
@@ -215,7 +212,8 @@ async fn make_code(
                 message.code_refs = vec![format!("{org_id}:{code_id}")];
                 outbox::enqueue(conn, &message, now)?;
             }
-            Ok(())
+            // Last, so that on PostgreSQL the buckets are held only until the commit just after.
+            buckets.admit(conn, &checked_policy, &platform, now)
         })
         .await?;
     app.deliveries.wake();
@@ -232,6 +230,7 @@ fn sms_within_cap(
     cap: i64,
     now: NaiveDateTime,
 ) -> Result<bool, AppError> {
+    limits::hold(conn, org_id, "sms:org")?;
     let sent = limits::count_since(conn, org_id, "sms:org", now - Duration::days(1))?;
     if sent >= cap {
         tracing::warn!(org.id = %org_id, "daily SMS cap reached: SMS held back");
@@ -424,16 +423,32 @@ impl CodeBuckets {
         Ok(())
     }
 
-    /// Counts one more request in every bucket.
-    fn record(&self, conn: &mut DbConnection, now: NaiveDateTime) -> Result<(), AppError> {
-        let whole_org = self.whole_org.then_some("code:org");
-        for bucket in [self.identifier.as_str(), self.client.as_str()]
-            .into_iter()
-            .chain(whole_org)
-        {
+    /// Checks the limits again and counts the request in every bucket, inside the request's
+    /// transaction, holding the buckets so that simultaneous requests are counted one after
+    /// another: a request that the limits refuse here takes its whole transaction back.
+    fn admit(
+        &self,
+        conn: &mut DbConnection,
+        policy: &LoginPolicy,
+        platform: &PlatformLimits,
+        now: NaiveDateTime,
+    ) -> Result<(), AppError> {
+        for bucket in self.names() {
+            limits::hold(conn, self.scope.clone(), bucket)?;
+        }
+        self.check(conn, policy, platform, now)?;
+        for bucket in self.names() {
             limits::record(conn, self.scope.clone(), bucket, now)?;
         }
         Ok(())
+    }
+
+    /// Every bucket's name, always in this order.
+    fn names(&self) -> impl Iterator<Item = &str> {
+        let whole_org = self.whole_org.then_some("code:org");
+        [self.identifier.as_str(), self.client.as_str()]
+            .into_iter()
+            .chain(whole_org)
     }
 }
 
@@ -709,7 +724,7 @@ async fn make_common_code(
     let (buckets, candidates) = app
         .db
         .run(move |conn| {
-            buckets.check(conn, &defaults, &platform, now)?;
+            buckets.check(conn, &LoginPolicy::default(), &platform, now)?;
             Ok((buckets, common_candidates(conn, &lookup, now)?))
         })
         .await?;
@@ -740,7 +755,7 @@ async fn make_common_code(
     let id = common_id.clone();
     app.db
         .transaction(move |conn| {
-            buckets.record(conn, now)?;
+            buckets.admit(conn, &defaults, &platform, now)?;
             let mut attempts = Vec::new();
             let mut code_refs = Vec::new();
             for candidate in &candidates {

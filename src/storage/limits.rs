@@ -1,22 +1,21 @@
 //! Sliding-window limits counted in the database, so they hold across every Portico instance.
 //!
-//! Callers count a bucket's events in a window before they record a new one. Two requests
-//! racing at the very edge of a limit may both pass; the next one is refused.
+//! Callers count a bucket's events in a window before they record a new one. Where a limit
+//! must hold exactly under simultaneous requests, the caller first [`hold`]s the bucket in
+//! its transaction; elsewhere two requests racing at the very edge of a limit may both pass,
+//! and the next one is refused.
 //!
 //! Each event carries its place in its bucket (`seq`: 1, 2, 3, ...), so a count is the
 //! latest event's place less the place of the first event in the window, plus one: two
 //! lookups in the index, however busy the bucket (an organization's or a client address's
 //! code requests can run to thousands an hour). A [`window`] reads a bucket's count and its
-//! latest event in one statement, and [`record`] writes the next place in one statement too:
-//! two recordings in one bucket at the same moment on different connections (two instances on
-//! PostgreSQL, say) may take the same place, and the count then falls short by one for each
-//! such pair, like the race at the limit's edge above.
+//! latest event in one statement. [`record`] writes the place after the highest, at a time no
+//! earlier than the latest event's, so that places and times run in one order. Two
+//! recordings in one bucket by transactions side by side on PostgreSQL, not holding the
+//! bucket, may take the same place, and the count then falls short by one for each such pair.
 
 use chrono::NaiveDateTime;
-use diesel::{
-    ExpressionMethods, QueryDsl, RunQueryDsl, dsl,
-    sql_types::{BigInt, Nullable},
-};
+use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, RunQueryDsl, dsl, sql_types::Text};
 
 use super::{DbConnection, schema::limit_events};
 use crate::{AppError, domain::org::OrgId};
@@ -38,7 +37,30 @@ impl From<&OrgId> for Scope {
     }
 }
 
-/// Records one event in `bucket`, in the place after the bucket's latest: one statement.
+/// Makes the running transaction the only one counting `bucket` until it ends, so that a
+/// check and the recording after it see every other transaction's events of that bucket and
+/// are seen by them. SQLite runs one writing transaction at a time already; on PostgreSQL
+/// this takes an advisory lock named after the bucket, held to the end of the transaction.
+/// Transactions that hold several buckets take them in one order, so none waits on another
+/// in a circle.
+pub fn hold(
+    conn: &mut DbConnection,
+    scope: impl Into<Scope>,
+    bucket: &str,
+) -> Result<(), AppError> {
+    if let DbConnection::Postgresql(pg) = conn {
+        let Scope(scope) = scope.into();
+        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind::<Text, _>(format!("limit:{scope}:{bucket}"))
+            .execute(pg)?;
+    }
+    Ok(())
+}
+
+/// Records one event in `bucket`, in the place after the bucket's highest. Its time is `now`,
+/// or the latest event's time when that is later (a request that read the clock before it
+/// waited its turn), so that a bucket's places and times run in the same order and the first
+/// place after a moment is the lowest.
 pub fn record(
     conn: &mut DbConnection,
     scope: impl Into<Scope>,
@@ -46,31 +68,35 @@ pub fn record(
     now: NaiveDateTime,
 ) -> Result<(), AppError> {
     let Scope(scope) = scope.into();
-    let next = place_or(latest_place(&scope, bucket).single_value(), 0) + 1;
+    let latest: Option<(i64, NaiveDateTime)> = limit_events::table
+        .filter(limit_events::org_id.eq(&scope))
+        .filter(limit_events::bucket.eq(bucket))
+        .order(limit_events::seq.desc())
+        .select((limit_events::seq, limit_events::occurred_at))
+        .first(conn)
+        .optional()?;
+    let (place, at) = match latest {
+        Some((place, at)) => (place + 1, at.max(now)),
+        None => (1, now),
+    };
     diesel::insert_into(limit_events::table)
         .values((
             limit_events::org_id.eq(&scope),
             limit_events::bucket.eq(bucket),
-            limit_events::occurred_at.eq(now),
-            limit_events::seq.eq(next),
+            limit_events::occurred_at.eq(at),
+            limit_events::seq.eq(place),
         ))
         .execute(conn)?;
     Ok(())
 }
 
-diesel::define_sql_function! {
-    /// The place read, or `otherwise` when the bucket has none.
-    #[sql_name = "coalesce"]
-    fn place_or(place: Nullable<BigInt>, otherwise: BigInt) -> BigInt;
-}
-
-/// The place of the bucket's latest event.
+/// The bucket's highest place, whatever the times of its events.
 #[dsl::auto_type(no_type_alias)]
 fn latest_place<'a>(scope: &'a str, bucket: &'a str) -> _ {
     limit_events::table
         .filter(limit_events::org_id.eq(scope))
         .filter(limit_events::bucket.eq(bucket))
-        .order((limit_events::occurred_at.desc(), limit_events::seq.desc()))
+        .order(limit_events::seq.desc())
         .select(limit_events::seq)
         .limit(1_i64)
 }

@@ -1,0 +1,1 @@
+DROP INDEX limit_events_place;
