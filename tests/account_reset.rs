@@ -68,6 +68,7 @@ both_backends!(
     the_emailed_link_changes_nothing_on_get,
     a_password_against_the_rules_is_refused_and_costs_no_guess,
     reset_requests_have_their_own_limits_and_an_sms_path,
+    simultaneous_reset_requests_for_one_identifier_send_one_code,
     no_forgotten_password_on_a_portal_without_passwords,
     an_admin_invitation_lets_a_new_contact_choose_a_password,
     the_common_login_page_resets_in_every_portal_that_knows_the_identifier,
@@ -354,6 +355,42 @@ async fn a_password_against_the_rules_is_refused_and_costs_no_guess(backend: Bac
         done.status,
         StatusCode::OK,
         "four refused passwords must not use up the code's three guesses"
+    );
+}
+
+/// Twenty password reset requests for one identifier at the same moment: the reset cooldown
+/// lets one through on either backend, and one email goes out.
+async fn simultaneous_reset_requests_for_one_identifier_send_one_code(backend: Backend) {
+    let (smtp, sms) = common::receivers().await;
+    let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
+        return;
+    };
+    let browser = std::sync::Arc::new(app.browser());
+    // One form, sent twenty times at once: fetching it anew would change the form token.
+    let path = "/portal/acme/password/forgot";
+    let csrf = browser.get(path).await.csrf();
+    let mut requests = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let (browser, csrf) = (browser.clone(), csrf.clone());
+        requests.spawn(async move {
+            let fields = [("csrf", csrf.as_str()), ("identifier", "demo@acme.example")];
+            browser.post_form(path, &fields).await.status
+        });
+    }
+    let answers = requests.join_all().await;
+    let count = |status| answers.iter().filter(|s| **s == status).count();
+    assert_eq!(
+        (count(StatusCode::OK), count(StatusCode::TOO_MANY_REQUESTS)),
+        (1, 19),
+        "{answers:?}"
+    );
+    smtp.wait_for("demo@acme.example", 1).await;
+    app.settled_outbox().await;
+    assert_eq!(smtp.mails().len(), 1, "one email");
+    assert_eq!(
+        app.limit_events("reset:").await,
+        2,
+        "one per identifier and address"
     );
 }
 

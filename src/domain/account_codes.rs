@@ -216,6 +216,23 @@ pub fn check_bucket(
     Ok(())
 }
 
+/// Checks `bucket` as [`check_bucket`] does, then counts one more event in it, holding the
+/// bucket to the end of the running transaction so that simultaneous requests are checked
+/// and counted one after another: none slips past a limit its neighbours reached.
+pub fn admit_to_bucket(
+    conn: &mut DbConnection,
+    scope: impl Into<limits::Scope>,
+    bucket: &str,
+    cooldown_secs: i64,
+    per_hour: i64,
+    now: NaiveDateTime,
+) -> Result<(), AppError> {
+    let scope = scope.into();
+    limits::hold(conn, scope.clone(), bucket)?;
+    check_bucket(conn, scope.clone(), bucket, cooldown_secs, per_hour, now)?;
+    limits::record(conn, scope, bucket, now)
+}
+
 /// Where a message goes: an email address or a mobile number.
 #[derive(Debug, Clone)]
 pub enum Destination {

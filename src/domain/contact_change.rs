@@ -25,7 +25,7 @@ use super::{
 use crate::{
     App, AppError,
     secret::SecretString,
-    storage::{accounts, audit, contact_changes as store, limits, outbox, profile},
+    storage::{accounts, audit, contact_changes as store, outbox, profile},
 };
 
 /// How recent a session must be to stand in for a password.
@@ -168,7 +168,14 @@ pub async fn request_change(
     };
     app.db
         .transaction(move |conn| {
-            limits::record(conn, &org_id, &bucket, now)?;
+            account_codes::admit_to_bucket(
+                conn,
+                &org_id,
+                &bucket,
+                CHANGE_COOLDOWN_SECS,
+                CHANGES_PER_HOUR,
+                now,
+            )?;
             audit::record(conn, &event)?;
             let code_ref = account_codes::store(conn, &signer, &stored, &code, rules, now)?;
             if taken {

@@ -168,8 +168,22 @@ pub async fn request_reset(
     });
     app.db
         .transaction(move |conn| {
-            limits::record(conn, &org_id, &id_bucket, now)?;
-            limits::record(conn, &org_id, &ip_bucket, now)?;
+            account_codes::admit_to_bucket(
+                conn,
+                &org_id,
+                &id_bucket,
+                RESET_COOLDOWN_SECS,
+                RESETS_PER_IDENTIFIER_PER_HOUR,
+                now,
+            )?;
+            account_codes::admit_to_bucket(
+                conn,
+                &org_id,
+                &ip_bucket,
+                0,
+                RESETS_PER_IP_PER_HOUR,
+                now,
+            )?;
             let code_ref = account_codes::store(conn, &signer, &stored, &code, rules, now)?;
             if let Some(mut message) = draft {
                 message.code_refs = code_ref.into_iter().collect();
@@ -205,7 +219,7 @@ pub async fn request_reset_everywhere(
     app.db
         .transaction(move |conn| {
             let platform = limits::Scope::platform;
-            account_codes::check_bucket(
+            account_codes::admit_to_bucket(
                 conn,
                 platform(),
                 &id_bucket,
@@ -213,16 +227,14 @@ pub async fn request_reset_everywhere(
                 RESETS_PER_IDENTIFIER_PER_HOUR,
                 now,
             )?;
-            account_codes::check_bucket(
+            account_codes::admit_to_bucket(
                 conn,
                 platform(),
                 &ip_bucket,
                 0,
                 RESETS_PER_IP_PER_HOUR,
                 now,
-            )?;
-            limits::record(conn, platform(), &id_bucket, now)?;
-            limits::record(conn, platform(), &ip_bucket, now)
+            )
         })
         .await?;
 

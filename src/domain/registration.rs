@@ -33,7 +33,7 @@ use super::{
 use crate::{
     App, AppError,
     secret::SecretString,
-    storage::{DbConnection, accounts, audit, limits, outbox, registrations as store},
+    storage::{DbConnection, accounts, audit, outbox, registrations as store},
 };
 
 /// Registrations per client address and hour.
@@ -210,15 +210,14 @@ pub async fn count_attempt(
     app.db
         .transaction(move |conn| {
             let now = Utc::now().naive_utc();
-            account_codes::check_bucket(
+            account_codes::admit_to_bucket(
                 conn,
                 &org_id,
                 &bucket,
                 0,
                 REGISTRATIONS_PER_IP_PER_HOUR,
                 now,
-            )?;
-            limits::record(conn, &org_id, &bucket, now)
+            )
         })
         .await
 }
