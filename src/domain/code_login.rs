@@ -354,21 +354,20 @@ struct CodeBuckets {
 impl CodeBuckets {
     /// The buckets of a request in `org_id` for the identifier with this keyed hash.
     fn of_org(org_id: &OrgId, identifier_hash: &str, ip: &str) -> Self {
-        Self {
-            scope: org_id.into(),
-            identifier: format!("code:id:{identifier_hash}"),
-            client: format!("code:ip:{ip}"),
-            whole_org: true,
-        }
+        Self::new(org_id.into(), identifier_hash, ip, true)
     }
 
     /// The buckets of a request on the common login page.
     fn of_platform(identifier_hash: &str, ip: &str) -> Self {
+        Self::new(limits::Scope::platform(), identifier_hash, ip, false)
+    }
+
+    fn new(scope: limits::Scope, identifier_hash: &str, ip: &str, whole_org: bool) -> Self {
         Self {
-            scope: limits::Scope::platform(),
+            scope,
             identifier: format!("code:id:{identifier_hash}"),
             client: format!("code:ip:{ip}"),
-            whole_org: false,
+            whole_org,
         }
     }
 

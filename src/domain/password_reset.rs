@@ -168,22 +168,7 @@ pub async fn request_reset(
     });
     app.db
         .transaction(move |conn| {
-            account_codes::admit_to_bucket(
-                conn,
-                &org_id,
-                &id_bucket,
-                RESET_COOLDOWN_SECS,
-                RESETS_PER_IDENTIFIER_PER_HOUR,
-                now,
-            )?;
-            account_codes::admit_to_bucket(
-                conn,
-                &org_id,
-                &ip_bucket,
-                0,
-                RESETS_PER_IP_PER_HOUR,
-                now,
-            )?;
+            admit_reset(conn, (&org_id).into(), &id_bucket, &ip_bucket, now)?;
             let code_ref = account_codes::store(conn, &signer, &stored, &code, rules, now)?;
             if let Some(mut message) = draft {
                 message.code_refs = code_ref.into_iter().collect();
@@ -199,6 +184,26 @@ pub async fn request_reset(
     Ok(ResetRequested {
         reset_id: attempt.id,
     })
+}
+
+/// Checks and counts a reset request in its identifier's bucket (a cooldown and an hourly
+/// cap) and its client address's (an hourly cap), holding both to the end of the transaction.
+fn admit_reset(
+    conn: &mut DbConnection,
+    scope: limits::Scope,
+    id_bucket: &str,
+    ip_bucket: &str,
+    now: NaiveDateTime,
+) -> Result<(), AppError> {
+    account_codes::admit_to_bucket(
+        conn,
+        scope.clone(),
+        id_bucket,
+        RESET_COOLDOWN_SECS,
+        RESETS_PER_IDENTIFIER_PER_HOUR,
+        now,
+    )?;
+    account_codes::admit_to_bucket(conn, scope, ip_bucket, 0, RESETS_PER_IP_PER_HOUR, now)
 }
 
 /// Handles "Forgot password?" on the common login page: checks and counts the common form's
@@ -218,23 +223,7 @@ pub async fn request_reset_everywhere(
     let ip_bucket = format!("reset:ip:{}", client.ip);
     app.db
         .transaction(move |conn| {
-            let platform = limits::Scope::platform;
-            account_codes::admit_to_bucket(
-                conn,
-                platform(),
-                &id_bucket,
-                RESET_COOLDOWN_SECS,
-                RESETS_PER_IDENTIFIER_PER_HOUR,
-                now,
-            )?;
-            account_codes::admit_to_bucket(
-                conn,
-                platform(),
-                &ip_bucket,
-                0,
-                RESETS_PER_IP_PER_HOUR,
-                now,
-            )
+            admit_reset(conn, limits::Scope::platform(), &id_bucket, &ip_bucket, now)
         })
         .await?;
 

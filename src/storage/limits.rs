@@ -68,9 +68,7 @@ pub fn record(
     now: NaiveDateTime,
 ) -> Result<(), AppError> {
     let Scope(scope) = scope.into();
-    let latest: Option<(i64, NaiveDateTime)> = limit_events::table
-        .filter(limit_events::org_id.eq(&scope))
-        .filter(limit_events::bucket.eq(bucket))
+    let latest: Option<(i64, NaiveDateTime)> = of_bucket(&scope, bucket)
         .order(limit_events::seq.desc())
         .select((limit_events::seq, limit_events::occurred_at))
         .first(conn)
@@ -90,12 +88,19 @@ pub fn record(
     Ok(())
 }
 
-/// The bucket's highest place, whatever the times of its events.
-#[dsl::auto_type(no_type_alias)]
-fn latest_place<'a>(scope: &'a str, bucket: &'a str) -> _ {
+/// The events of one bucket.
+#[dsl::auto_type]
+fn of_bucket<'a>(scope: &'a str, bucket: &'a str) -> _ {
     limit_events::table
         .filter(limit_events::org_id.eq(scope))
         .filter(limit_events::bucket.eq(bucket))
+}
+
+/// The bucket's highest place, whatever the times of its events.
+#[dsl::auto_type(no_type_alias)]
+fn latest_place<'a>(scope: &'a str, bucket: &'a str) -> _ {
+    let events: of_bucket<'a> = of_bucket(scope, bucket);
+    events
         .order(limit_events::seq.desc())
         .select(limit_events::seq)
         .limit(1_i64)
@@ -104,9 +109,8 @@ fn latest_place<'a>(scope: &'a str, bucket: &'a str) -> _ {
 /// The place of the bucket's first event after `since`.
 #[dsl::auto_type(no_type_alias)]
 fn first_place_after<'a>(scope: &'a str, bucket: &'a str, since: NaiveDateTime) -> _ {
-    limit_events::table
-        .filter(limit_events::org_id.eq(scope))
-        .filter(limit_events::bucket.eq(bucket))
+    let events: of_bucket<'a> = of_bucket(scope, bucket);
+    events
         .filter(limit_events::occurred_at.gt(since))
         .order((limit_events::occurred_at.asc(), limit_events::seq.asc()))
         .select(limit_events::seq)
@@ -116,9 +120,8 @@ fn first_place_after<'a>(scope: &'a str, bucket: &'a str, since: NaiveDateTime) 
 /// When the bucket's latest event happened.
 #[dsl::auto_type(no_type_alias)]
 fn latest_time<'a>(scope: &'a str, bucket: &'a str) -> _ {
-    limit_events::table
-        .filter(limit_events::org_id.eq(scope))
-        .filter(limit_events::bucket.eq(bucket))
+    let events: of_bucket<'a> = of_bucket(scope, bucket);
+    events
         .order(limit_events::occurred_at.desc())
         .select(limit_events::occurred_at)
         .limit(1_i64)
