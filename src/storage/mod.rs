@@ -23,7 +23,6 @@ pub mod audit_log;
 pub mod contact_changes;
 pub mod content;
 pub mod directory;
-pub mod kept;
 pub mod limits;
 pub mod message_templates;
 pub mod orgs;

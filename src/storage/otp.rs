@@ -8,7 +8,6 @@ use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, RunQueryDsl, dsl, p
 
 use super::{
     DbConnection,
-    kept::keep,
     schema::{common_code_logins, login_attempts, one_time_codes},
 };
 use crate::{
@@ -20,9 +19,6 @@ use crate::{
         otp::{AttemptId, LoginAttempt, Purpose},
     },
 };
-
-/// Statuses of a code that may still be guessed.
-const LIVE: [&str; 2] = ["pending", "active"];
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = login_attempts)]
@@ -118,7 +114,7 @@ pub fn retire_codes(
             .filter(one_time_codes::org_id.eq(org_id.to_string()))
             .filter(one_time_codes::contact_id.eq(contact_id.to_string()))
             .filter(one_time_codes::purpose.eq(purpose.as_str()))
-            .filter(one_time_codes::status.eq_any(LIVE)),
+            .filter(is_live()),
     )
     .set(one_time_codes::status.eq("retired"))
     .execute(conn)?)
@@ -193,12 +189,12 @@ pub fn count_guess(
         }))
 }
 
-/// A code that may still be guessed, spelled without an `IN` list so that statements using
-/// it stay prepared on SQLite too.
+/// A code that may still be guessed: pending or active. Spelled without an `IN` list, which
+/// diesel prepares afresh on every use, so that every statement using it stays prepared.
 #[dsl::auto_type(no_type_alias)]
 fn is_live() -> _ {
-    let pending: &'static str = LIVE[0];
-    let active: &'static str = LIVE[1];
+    let pending: &'static str = "pending";
+    let active: &'static str = "active";
     one_time_codes::status
         .eq(pending)
         .or(one_time_codes::status.eq(active))
@@ -212,7 +208,7 @@ pub fn consume(
     now: NaiveDateTime,
 ) -> Result<bool, AppError> {
     let used = diesel::update(one_time_codes::table.find((org_id.to_string(), code_id)))
-        .filter(one_time_codes::status.eq_any(LIVE))
+        .filter(is_live())
         .filter(one_time_codes::expires_at.gt(now))
         .set(one_time_codes::status.eq("used"))
         .execute(conn)?;
@@ -222,7 +218,7 @@ pub fn consume(
 /// Marks a code dead once its guesses are used up.
 pub fn kill(conn: &mut DbConnection, org_id: &OrgId, code_id: &str) -> Result<(), AppError> {
     diesel::update(one_time_codes::table.find((org_id.to_string(), code_id)))
-        .filter(one_time_codes::status.eq_any(LIVE))
+        .filter(is_live())
         .set(one_time_codes::status.eq("dead"))
         .execute(conn)?;
     Ok(())
@@ -277,14 +273,12 @@ pub fn still_useful(
     code_id: &str,
     now: NaiveDateTime,
 ) -> Result<bool, AppError> {
-    let live: i64 = keep(
-        one_time_codes::table
-            .find((org_id.to_string(), code_id))
-            .filter(one_time_codes::status.eq_any(LIVE))
-            .filter(one_time_codes::expires_at.gt(now))
-            .count(),
-    )
-    .get_result(conn)?;
+    let live: i64 = one_time_codes::table
+        .find((org_id.to_string(), code_id))
+        .filter(is_live())
+        .filter(one_time_codes::expires_at.gt(now))
+        .count()
+        .get_result(conn)?;
     Ok(live > 0)
 }
 
