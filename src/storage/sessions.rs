@@ -108,15 +108,19 @@ impl StaleUse {
 }
 
 /// Records that the session was used at `now`.
-pub fn touch(
-    conn: &mut DbConnection,
-    stale: &StaleUse,
-    now: NaiveDateTime,
-) -> Result<(), AppError> {
+fn touch(conn: &mut DbConnection, stale: &StaleUse, now: NaiveDateTime) -> Result<(), AppError> {
     diesel::update(contact_sessions::table.find((&stale.org_id, &stale.session_id)))
         .set(contact_sessions::last_seen_at.eq(now))
         .execute(conn)?;
     Ok(())
+}
+
+/// Records the session's use later through `db`, when its last recorded use was stale: a
+/// deferred write, so that a page finding the session waits for nothing.
+pub fn touch_later(db: &super::Db, stale: Option<StaleUse>, now: NaiveDateTime) {
+    if let Some(stale) = stale {
+        db.write_later(move |conn| touch(conn, &stale, now));
+    }
 }
 
 /// The live session of this organization with this token hash: not past its absolute expiry

@@ -262,9 +262,7 @@ fn live_contact(
     else {
         return Ok(None);
     };
-    if let Some(stale) = stale {
-        db.write_later(move |conn| sessions::touch(conn, &stale, now));
-    }
+    sessions::touch_later(db, stale, now);
     Ok(Some(contact))
 }
 

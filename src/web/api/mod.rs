@@ -234,9 +234,7 @@ async fn contact_from_token(req: &Request, bearer: Bearer) -> poem::Result<Box<S
             else {
                 return Ok(None);
             };
-            if let Some(stale) = stale {
-                db.write_later(move |conn| sessions::touch(conn, &stale, now));
-            }
+            sessions::touch_later(&db, stale, now);
             let contact = accounts::find_contact(conn, &org_id, &live.contact_id)?
                 .filter(|c| c.status == ContactStatus::Active);
             Ok(contact.map(|contact| SignedIn {
