@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod secret;
 pub mod storage;
 pub mod web;
+pub mod workers;
 
 pub use app::App;
 pub use config::Config;

@@ -6,31 +6,24 @@
 //! checks for unknown identifiers, empty passwords and locked contacts, which are made against
 //! a dummy hash of the same parameters.
 //!
-//! The pool is a few threads of its own, one per core, fed by one queue. Each keeps its own
-//! argon2 block of memory, as large as the memory cost (19 MiB by default), so a hash does not
-//! pay for mapping, faulting in and zeroing a fresh block. The threads run below normal
-//! priority ([`HASHING_NICENESS`]): when hashes and page views compete for the cores, the
-//! scheduler serves the page views first and the hashes take what is left, so a storm of
-//! logins slows other logins, not the portal. A request that stops waiting (its client went
-//! away) before its turn is not hashed at all.
+//! The pool is one [`Workers`] thread per core. Each keeps an argon2 block of memory as large
+//! as the memory cost (19 MiB by default), so a hash does not pay for mapping, faulting in and
+//! zeroing a fresh block. The threads run below normal priority ([`HASHING_NICENESS`]): when
+//! hashes and page views compete for the cores, the scheduler serves the page views first and
+//! the hashes take what is left, so a storm of logins slows other logins, not the portal. A
+//! login whose client went away before its turn is not hashed at all.
 
-use std::{
-    panic::{AssertUnwindSafe, catch_unwind},
-    sync::{
-        Arc, Mutex,
-        mpsc::{self, Receiver, Sender},
-    },
-};
+use std::sync::Arc;
 
 use argon2::{
     Algorithm, Argon2, Block, Params, PasswordHash, Version,
     password_hash::{Output, ParamsString, SaltString},
 };
 use rand::rngs::OsRng;
-use tokio::sync::oneshot;
 
 use crate::{
     AppError, config::PasswordHashing, domain::org::PASSWORD_MAX_CHARS, secret::SecretString,
+    workers::Workers,
 };
 
 /// The outcome of checking a password against a stored hash.
@@ -57,12 +50,8 @@ pub struct PasswordHasher {
 struct Inner {
     params: Params,
     dummy_hash: String,
-    /// The queue to the hashing threads; they stop once the pool is dropped.
-    jobs: Sender<Job>,
+    workers: Workers<Memory>,
 }
-
-/// One hash, run on a hashing thread in that thread's memory.
-type Job = Box<dyn FnOnce(&mut Memory) + Send>;
 
 /// One hash's working memory.
 #[derive(Default)]
@@ -96,7 +85,8 @@ impl PasswordHasher {
             inner: Arc::new(Inner {
                 params,
                 dummy_hash,
-                jobs: start_workers(workers.max(1)).map_err(AppError::internal)?,
+                workers: Workers::start("password-hash", workers, HASHING_NICENESS)
+                    .map_err(AppError::internal)?,
             }),
         })
     }
@@ -133,68 +123,13 @@ impl PasswordHasher {
         .await
     }
 
-    /// Runs `work` on the next free hashing thread; its outcome.
+    /// Runs `work` on the next free hashing thread, in that thread's memory.
     async fn in_pool<T: Send + 'static>(
         &self,
         work: impl FnOnce(&mut Memory) -> Result<T, AppError> + Send + 'static,
     ) -> Result<T, AppError> {
-        let (reply, outcome) = oneshot::channel();
-        let job: Job = Box::new(move |memory| {
-            if !reply.is_closed() {
-                let _ = reply.send(work(memory));
-            }
-        });
-        self.inner
-            .jobs
-            .send(job)
-            .map_err(|_| AppError::internal("the password hashing threads have stopped"))?;
-        outcome
-            .await
-            .map_err(|_| AppError::internal("a password hash failed"))?
+        self.inner.workers.run(work).await
     }
-}
-
-/// Starts `count` hashing threads sharing one queue.
-fn start_workers(count: usize) -> std::io::Result<Sender<Job>> {
-    let (jobs, queue) = mpsc::channel();
-    let queue = Arc::new(Mutex::new(queue));
-    for index in 0..count {
-        let queue = queue.clone();
-        std::thread::Builder::new()
-            .name(format!("password-hash-{index}"))
-            .spawn(move || hash_until_closed(&queue))?;
-    }
-    Ok(jobs)
-}
-
-/// A hashing thread: lowers its priority, then runs jobs in its own memory until the queue
-/// closes. A job that panics fails its own request only.
-fn hash_until_closed(queue: &Mutex<Receiver<Job>>) {
-    if let Err(error) = lower_priority() {
-        tracing::warn!(%error, "password hashing runs at normal priority");
-    }
-    let mut memory = Memory::default();
-    loop {
-        let next = match queue.lock() {
-            Ok(queue) => queue.recv(),
-            Err(_) => return,
-        };
-        let Ok(job) = next else { return };
-        let _ = catch_unwind(AssertUnwindSafe(|| job(&mut memory)));
-    }
-}
-
-/// Sets the calling thread's nice value to [`HASHING_NICENESS`] (Linux keeps one per thread).
-#[cfg(target_os = "linux")]
-fn lower_priority() -> std::io::Result<()> {
-    rustix::process::setpriority_process(Some(rustix::thread::gettid()), HASHING_NICENESS)?;
-    Ok(())
-}
-
-/// Other systems keep one priority per process; the hashing threads run at normal priority.
-#[cfg(not(target_os = "linux"))]
-fn lower_priority() -> std::io::Result<()> {
-    Ok(())
 }
 
 /// Whether a password is too long to be hashed at all.
@@ -309,30 +244,12 @@ mod tests {
         );
     }
 
-    /// Reads the nice value of every hashing thread of this process from `/proc`.
-    #[cfg(target_os = "linux")]
-    fn hashing_threads_niceness() -> Vec<i32> {
-        let mut found = Vec::new();
-        for task in std::fs::read_dir("/proc/self/task").unwrap() {
-            let path = task.unwrap().path();
-            let name = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
-            if !name.starts_with("password-hash") {
-                continue;
-            }
-            let stat = std::fs::read_to_string(path.join("stat")).unwrap();
-            // Fields after the parenthesized name: state is the 3rd field, nice the 19th.
-            let after_name = &stat[stat.rfind(')').unwrap() + 2..];
-            found.push(after_name.split(' ').nth(16).unwrap().parse().unwrap());
-        }
-        found
-    }
-
     #[cfg(target_os = "linux")]
     #[tokio::test]
     async fn hashes_run_on_their_own_threads_below_normal_priority() {
         let hasher = hasher();
         hasher.hash("warm the workers up".into()).await.unwrap();
-        let niceness = hashing_threads_niceness();
+        let niceness = crate::workers::tests::niceness_of_threads("password-hash");
         assert!(niceness.len() >= 2, "{niceness:?}");
         assert!(
             niceness.iter().all(|&nice| nice == HASHING_NICENESS),

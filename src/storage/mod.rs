@@ -53,9 +53,9 @@ use diesel::{
 };
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::{error::AppError, secret::SecretString};
+use crate::{error::AppError, secret::SecretString, workers::Workers};
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -127,8 +127,8 @@ pub struct Db {
     /// One permit per pooled connection: work waits for a connection here, as a task, rather
     /// than as a parked thread of the blocking pool.
     permits: Arc<Semaphore>,
-    /// One permit per core for text searches over many rows; see [`Db::read_list`].
-    searches: Arc<Semaphore>,
+    /// One thread per core for text searches over many rows; see [`Db::read_list`].
+    searches: Arc<Workers<()>>,
     /// SQLite's one writing thread; `None` on PostgreSQL.
     writer: Option<Arc<writer::Writer>>,
     health: Arc<Health>,
@@ -275,9 +275,14 @@ impl Db {
             pool,
             permits: Arc::new(Semaphore::new(size as usize)),
             writer,
-            searches: Arc::new(Semaphore::new(
-                std::thread::available_parallelism().map_or(2, |n| n.get()),
-            )),
+            searches: Arc::new(
+                Workers::start(
+                    "text-search",
+                    std::thread::available_parallelism().map_or(2, |n| n.get()),
+                    0,
+                )
+                .map_err(|error| AppError::Unavailable(error.to_string()))?,
+            ),
             health,
             backend: url.backend(),
         })
@@ -316,49 +321,64 @@ impl Db {
         F: FnOnce(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
         T: Send + 'static,
     {
-        let permit = self
-            .permits
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(AppError::internal)?;
-        let pool = self.pool.clone();
-        let health = self.health.clone();
+        let permit = self.connection_permit().await?;
+        let db = self.clone();
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            let done = pool
-                .get()
-                .map_err(AppError::from)
-                .and_then(|mut conn: Pooled| work(&mut conn));
-            orgs::settle_changes();
-            if matches!(done, Err(AppError::Unavailable(_))) {
-                health.failed();
-            }
-            done
+            db.with_connection(work)
         })
         .await?
     }
 
     /// Runs `work`, which reads a list, like [`Db::run`]; when it `searches_text` over many
-    /// rows, at most one such per core runs at once. A text search takes a core for tens of
-    /// milliseconds and holds its matches in memory while it runs: more at once would only
-    /// queue for the processor, each holding its memory.
+    /// rows, it runs on one of the text-search threads, one per core. A text search takes a
+    /// core for tens of milliseconds and holds its matches in memory while it runs: more at
+    /// once would only queue for the processor, each holding its memory, and the memory of
+    /// searches run on any thread of the blocking pool ended up kept in every one of those
+    /// threads' allocator arenas.
     pub async fn read_list<T, F>(&self, searches_text: bool, work: F) -> Result<T, AppError>
     where
         F: FnOnce(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
         T: Send + 'static,
     {
-        let _searching = match searches_text {
-            true => Some(
-                self.searches
-                    .clone()
-                    .acquire_owned()
-                    .await
-                    .map_err(AppError::internal)?,
-            ),
-            false => None,
-        };
-        self.run(work).await
+        if !searches_text {
+            return self.run(work).await;
+        }
+        let permit = self.connection_permit().await?;
+        let db = self.clone();
+        self.searches
+            .run(move |()| {
+                let _permit = permit;
+                db.with_connection(work)
+            })
+            .await
+    }
+
+    /// Waits, as a task, for one of the pool's connections to be free.
+    async fn connection_permit(&self) -> Result<OwnedSemaphorePermit, AppError> {
+        self.permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(AppError::internal)
+    }
+
+    /// Runs `work` with a pooled connection on the current thread, noting changes it committed
+    /// and a database that stopped answering.
+    fn with_connection<T>(
+        &self,
+        work: impl FnOnce(&mut DbConnection) -> Result<T, AppError>,
+    ) -> Result<T, AppError> {
+        let done = self
+            .pool
+            .get()
+            .map_err(AppError::from)
+            .and_then(|mut conn: Pooled| work(&mut conn));
+        orgs::settle_changes();
+        if matches!(done, Err(AppError::Unavailable(_))) {
+            self.health.failed();
+        }
+        done
     }
 
     /// Runs `work`, a single write. On SQLite it goes to the writing thread like a

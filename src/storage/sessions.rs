@@ -1,5 +1,6 @@
-//! Contact sessions, stored by the hash of their token and always looked up together with
-//! their organization.
+//! Contact sessions, stored by the hash of their token. A lookup finds the session by the hash
+//! alone, through its unique index, and answers only when the session belongs to the
+//! organization asked about: a token of one organization opens nothing in another.
 
 use chrono::{Duration, NaiveDateTime};
 use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, RunQueryDsl, prelude::*};
@@ -134,14 +135,14 @@ pub fn find_live(
 ) -> Result<Option<(ContactSession, Option<StaleUse>)>, AppError> {
     let idle_cutoff = now - Duration::seconds(i64::from(idle_secs));
     let found = contact_sessions::table
-        .filter(contact_sessions::org_id.eq(org_id.to_string()))
         .filter(contact_sessions::token_hash.eq(token_hash))
         .filter(contact_sessions::expires_at.gt(now))
         .filter(contact_sessions::last_seen_at.gt(idle_cutoff))
         .select(SessionRow::as_select())
         .first(conn)
         .optional()?;
-    let Some(row) = found else {
+    let org = org_id.to_string();
+    let Some(row) = found.filter(|row| row.org_id == org) else {
         return Ok(None);
     };
     let stale = StaleUse::of(&row.org_id, &row.id, row.last_seen_at, now);
@@ -158,26 +159,28 @@ pub fn find_live_contact(
     now: NaiveDateTime,
 ) -> Result<Option<(Contact, Option<StaleUse>)>, AppError> {
     let idle_cutoff = now - Duration::seconds(i64::from(idle_secs));
-    let org = org_id.to_string();
-    let found: Option<(String, NaiveDateTime, ContactRow)> = contact_sessions::table
+    let found: Option<(String, String, NaiveDateTime, ContactRow)> = contact_sessions::table
         .inner_join(
             contacts::table.on(contacts::org_id
                 .eq(contact_sessions::org_id)
                 .and(contacts::id.eq(contact_sessions::contact_id))),
         )
-        .filter(contact_sessions::org_id.eq(&org))
         .filter(contact_sessions::token_hash.eq(token_hash))
         .filter(contact_sessions::expires_at.gt(now))
         .filter(contact_sessions::last_seen_at.gt(idle_cutoff))
         .filter(contacts::status.eq(ContactStatus::Active.as_str()))
         .select((
+            contact_sessions::org_id,
             contact_sessions::id,
             contact_sessions::last_seen_at,
             ContactRow::as_select(),
         ))
         .first(conn)
         .optional()?;
-    let Some((session_id, last_seen_at, contact)) = found else {
+    let org = org_id.to_string();
+    let Some((_, session_id, last_seen_at, contact)) =
+        found.filter(|(session_org, ..)| *session_org == org)
+    else {
         return Ok(None);
     };
     let stale = StaleUse::of(&org, &session_id, last_seen_at, now);
