@@ -3,7 +3,8 @@
 //!
 //! On SQLite every transaction goes to one writing thread that commits several at once, each in
 //! a savepoint of its own; on PostgreSQL each runs on its own connection. Both must keep one
-//! caller's failure, or even a panic, from taking anyone else's writes with it.
+//! caller's failure, or even a panic, from taking anyone else's writes with it. Text searches
+//! waiting for their turn leave the pool's connections to everything else.
 
 mod common;
 
@@ -18,7 +19,8 @@ both_backends!(
     a_refused_transaction_takes_only_its_own_writes_with_it,
     a_transaction_that_panics_leaves_nothing_half_written,
     a_busy_limit_bucket_counts_every_window_exactly,
-    a_caller_that_stopped_waiting_finds_nothing_stored
+    a_caller_that_stopped_waiting_finds_nothing_stored,
+    searches_waiting_their_turn_leave_connections_to_other_work
 );
 
 /// Writes two events named after `n`, then fails when `refuse` says so.
@@ -189,5 +191,40 @@ async fn a_caller_that_stopped_waiting_finds_nothing_stored(backend: Backend) {
         if backend == Backend::Sqlite {
             assert!(!stored, "caller {n} was served past the slow writer");
         }
+    }
+}
+
+/// Many text searches at once, each stuck in its turn until released: work that does not
+/// search still gets a connection at once. Searches waiting for a search thread must not hold
+/// the connections every other page needs.
+async fn searches_waiting_their_turn_leave_connections_to_other_work(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
+    let (release, gate) = std::sync::mpsc::channel::<()>();
+    let gate = std::sync::Arc::new(std::sync::Mutex::new(gate));
+    let mut searches = tokio::task::JoinSet::new();
+    for _ in 0..40 {
+        let (db, gate) = (app.app.db.clone(), gate.clone());
+        searches.spawn(async move {
+            db.read_list(true, move |_| {
+                let _ = gate.lock().unwrap().recv();
+                Ok(())
+            })
+            .await
+        });
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let other =
+        tokio::time::timeout(std::time::Duration::from_secs(3), app.app.db.run(|_| Ok(7))).await;
+    for _ in 0..40 {
+        let _ = release.send(());
+    }
+    assert_eq!(
+        other.expect("other work waited for the searches").unwrap(),
+        7
+    );
+    for finished in searches.join_all().await {
+        finished.unwrap();
     }
 }

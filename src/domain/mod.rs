@@ -1,7 +1,7 @@
 //! The rules of the product, free of HTTP and SQL.
 //!
 //! Organizations and their login policy ([`org`]), contacts and how they are identified
-//! ([`contact`]), password hashing in a bounded pool ([`password`]), sessions ([`session`]),
+//! ([`contact`]), password hashing on threads of its own ([`password`]), sessions ([`session`]),
 //! the password login itself with its lockout ([`login`]), one-time codes ([`otp`]) and the
 //! code login around them ([`code_login`]), messages ([`messages`]) and their delivery
 //! ([`delivery`]), the admins ([`admin`]), their login ([`admin_login`]), the API keys of admin clients

@@ -6,7 +6,8 @@
 //! journaling, a busy timeout and foreign keys when the pool opens it. Both migration folders
 //! are embedded in the binary and applied at start-up.
 //!
-//! diesel is synchronous, so [`Db::run`] moves each unit of work onto tokio's blocking pool.
+//! diesel is synchronous, so [`Db::run`] moves each unit of work onto tokio's blocking pool,
+//! and [`Db::read_list`] a text search over many rows onto one of a few search threads.
 //! A pooled connection is checked (`SELECT 1`) on checkout only while the database has lately
 //! failed: a healthy database costs no extra round trip per unit of work, and after an outage
 //! dead connections are found and replaced before they are handed out. SQLite lets one writer
@@ -127,8 +128,10 @@ pub struct Db {
     /// One permit per pooled connection: work waits for a connection here, as a task, rather
     /// than as a parked thread of the blocking pool.
     permits: Arc<Semaphore>,
-    /// One thread per core for text searches over many rows; see [`Db::read_list`].
+    /// One thread per core for text searches over many rows, and as many places for searches
+    /// to wait in before they take a connection; see [`Db::read_list`].
     searches: Arc<Workers<()>>,
+    search_places: Arc<Semaphore>,
     /// SQLite's one writing thread; `None` on PostgreSQL.
     writer: Option<Arc<writer::Writer>>,
     health: Arc<Health>,
@@ -256,6 +259,7 @@ impl Db {
             health: health.clone(),
         };
         let sqlite = matches!(url, DatabaseUrl::Sqlite(_));
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let pool = Pool::builder()
             // SQLite's writer has a connection of its own beside the permits.
             .max_size(size + u32::from(sqlite))
@@ -276,13 +280,10 @@ impl Db {
             permits: Arc::new(Semaphore::new(size as usize)),
             writer,
             searches: Arc::new(
-                Workers::start(
-                    "text-search",
-                    std::thread::available_parallelism().map_or(2, |n| n.get()),
-                    0,
-                )
-                .map_err(|error| AppError::Unavailable(error.to_string()))?,
+                Workers::start("text-search", cores, 0)
+                    .map_err(|error| AppError::Unavailable(error.to_string()))?,
             ),
+            search_places: Arc::new(Semaphore::new(cores)),
             health,
             backend: url.backend(),
         })
@@ -344,6 +345,13 @@ impl Db {
         if !searches_text {
             return self.run(work).await;
         }
+        // A search waits for a search thread before it takes a connection, so that searches
+        // queued behind one another never hold the connections other pages need.
+        let _place = self
+            .search_places
+            .acquire()
+            .await
+            .map_err(AppError::internal)?;
         let permit = self.connection_permit().await?;
         let db = self.clone();
         self.searches
