@@ -15,6 +15,7 @@ use common::{ADMIN_PASSWORD, Backend, Browser, DEMO_PASSWORD, Page, TestApp};
 use diesel::{ExpressionMethods, RunQueryDsl};
 use portico::{
     domain::{
+        admin_login,
         contact::Identifier,
         org::{LoginMode, LoginPolicy, OtpChannel},
     },
@@ -26,6 +27,7 @@ both_backends!(
     acme_admin_switches_acme_to_email_codes,
     an_org_admin_reaches_no_other_organization_by_url,
     admin_login_refuses_alike_and_locks_out,
+    simultaneous_admin_guesses_get_no_more_checks_than_the_lockout_allows,
     an_expired_admin_session_goes_back_to_login,
     forms_without_a_csrf_token_are_refused,
     policy_values_outside_their_ranges_are_refused_by_their_fields,
@@ -354,6 +356,61 @@ async fn admin_login_refuses_alike_and_locks_out(backend: Backend) {
         .await;
     assert_eq!(locked.status, StatusCode::UNAUTHORIZED);
     assert!(locked.body.contains("do not match"));
+}
+
+/// Fifteen wrong passwords for one admin at once: five are checked, the rest are refused as
+/// locked without a check, and the right password is refused afterwards.
+async fn simultaneous_admin_guesses_get_no_more_checks_than_the_lockout_allows(backend: Backend) {
+    let Some(app) = TestApp::demo(backend).await else {
+        return;
+    };
+    let app = std::sync::Arc::new(app);
+    let client = portico::domain::session::ClientInfo {
+        ip: "127.0.0.1".to_owned(),
+        user_agent: "guesser".to_owned(),
+    };
+    let mut guesses = tokio::task::JoinSet::new();
+    for n in 0..15 {
+        let (app, client) = (app.clone(), client.clone());
+        guesses.spawn(async move {
+            let password = format!("guess-number-{n}").into();
+            admin_login::prove(&app.app, "admin@globex.example", password, &client).await
+        });
+    }
+    for proven in guesses.join_all().await {
+        assert!(proven.unwrap().is_none());
+    }
+    let reasons: Vec<String> = app
+        .app
+        .db
+        .run(|conn| {
+            use diesel::QueryDsl;
+            use portico::storage::schema::audit_events;
+            Ok(audit_events::table
+                .filter(audit_events::kind.eq("admin.login.failed"))
+                .select(audit_events::detail)
+                .load(conn)?)
+        })
+        .await
+        .unwrap();
+    let checked = reasons
+        .iter()
+        .filter(|d| d.contains("wrong_password"))
+        .count();
+    let refused = reasons
+        .iter()
+        .filter(|d| d.contains("locked_or_disabled"))
+        .count();
+    assert_eq!((checked, refused), (5, 10), "{reasons:?}");
+    let right = admin_login::prove(
+        &app.app,
+        "admin@globex.example",
+        ADMIN_PASSWORD.into(),
+        &client,
+    )
+    .await
+    .unwrap();
+    assert!(right.is_none(), "the right password during a lockout");
 }
 
 async fn an_expired_admin_session_goes_back_to_login(backend: Backend) {

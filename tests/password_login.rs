@@ -25,6 +25,7 @@ both_backends!(
     a_tampered_cookie_is_no_session,
     logout_ends_the_session_for_good,
     repeated_wrong_passwords_lock_the_contact,
+    simultaneous_guesses_get_no_more_checks_than_the_lockout_allows,
     disabled_contact_is_refused_like_a_wrong_password,
     two_step_portal_does_not_log_in_on_the_password_alone,
     common_page_lets_a_shared_contact_choose_a_portal,
@@ -423,6 +424,66 @@ async fn repeated_wrong_passwords_lock_the_contact(backend: Backend) {
         .password_login("acme", "demo@acme.example", DEMO_PASSWORD)
         .await;
     assert_eq!(other.status, StatusCode::SEE_OTHER);
+}
+
+/// Thirty wrong passwords for one contact, sent at once: only as many are checked as the
+/// policy's lockout allows (ten), the rest are refused as locked, and the right password is
+/// refused afterwards. Each guess used to find the contact unlocked before any had failed.
+async fn simultaneous_guesses_get_no_more_checks_than_the_lockout_allows(backend: Backend) {
+    let Some(app) = TestApp::demo(backend).await else {
+        return;
+    };
+    let client = reqwest::Client::new();
+    let url = format!("{}/api/v1/portals/acme/login/password", app.base);
+    let guesses = (0..30).map(|n| {
+        let body = serde_json::json!({
+            "identifier": "j.okafor@acme.example",
+            "password": format!("wrong-guess-number-{n}"),
+        });
+        client.post(&url).json(&body).send()
+    });
+    for answer in futures_join_all(guesses).await {
+        assert_eq!(answer.unwrap().status(), StatusCode::UNAUTHORIZED);
+    }
+    let reasons: Vec<String> = app
+        .audit_kinds("acme")
+        .await
+        .into_iter()
+        .filter(|(kind, _)| kind == "login.failed")
+        .map(|(_, detail)| detail)
+        .collect();
+    let checked = reasons
+        .iter()
+        .filter(|d| d.contains("\"wrong_password\""))
+        .count();
+    let locked = reasons.iter().filter(|d| d.contains("\"locked\"")).count();
+    assert_eq!((checked, locked), (10, 20), "{reasons:?}");
+
+    let right = client
+        .post(&url)
+        .json(&serde_json::json!({
+            "identifier": "j.okafor@acme.example",
+            "password": DEMO_PASSWORD,
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(right.status(), StatusCode::UNAUTHORIZED);
+}
+
+/// Runs every future at once; their outputs in order.
+async fn futures_join_all<F: std::future::Future + Send + 'static>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<F::Output>
+where
+    F::Output: Send,
+{
+    let handles: Vec<_> = futures.map(tokio::spawn).collect();
+    let mut outputs = Vec::with_capacity(handles.len());
+    for handle in handles {
+        outputs.push(handle.await.unwrap());
+    }
+    outputs
 }
 
 async fn disabled_contact_is_refused_like_a_wrong_password(backend: Backend) {

@@ -6,6 +6,8 @@
 //! caller's failure, or even a panic, from taking anyone else's writes with it. Text searches
 //! waiting for their turn leave the pool's connections to everything else.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use chrono::Utc;

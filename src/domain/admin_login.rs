@@ -11,7 +11,7 @@ use chrono::{Duration, NaiveDateTime, Utc};
 use serde_json::json;
 
 use super::{
-    admin::Admin,
+    admin::{Admin, AdminId},
     audit::{Actor, AuditEvent},
     contact::normalize_email,
     password::{self, Verdict},
@@ -65,6 +65,10 @@ pub async fn prove(
             && !password.expose().is_empty()
             && !password::is_too_long(password.expose())
     });
+    let usable = match usable {
+        Some(found) if admit(app, &found.admin.id, now).await? => Some(found),
+        _ => None,
+    };
     let stored = usable.map(|f| f.password_hash.clone());
     let matched = matches!(
         app.hasher.verify(password, stored).await?,
@@ -78,6 +82,17 @@ pub async fn prove(
     };
     record(app, found.as_ref().map(|f| f.admin.clone()), reason, client).await?;
     Ok(found.filter(|_| matched).map(|f| f.admin))
+}
+
+/// Counts the attempt against the admin before the hash is checked; whether the lockout
+/// allowance leaves room for it (see [`admins::admit_attempt`]).
+async fn admit(app: &App, admin_id: &AdminId, now: NaiveDateTime) -> Result<bool, AppError> {
+    let admin_id = *admin_id;
+    app.db
+        .transaction(move |conn| {
+            admins::admit_attempt(conn, &admin_id, now, LOCKOUT_THRESHOLD, LOCKOUT_WINDOW_SECS)
+        })
+        .await
 }
 
 async fn record(
@@ -107,12 +122,11 @@ async fn record(
                 if succeeded {
                     admins::clear_failures(conn, &admin.id)?;
                 } else if reason == "wrong_password"
-                    && admins::record_failure(
+                    && admins::lock_when_spent(
                         conn,
                         &admin.id,
                         now,
                         LOCKOUT_THRESHOLD,
-                        LOCKOUT_WINDOW_SECS,
                         LOCKOUT_SECS,
                     )?
                 {

@@ -4,7 +4,8 @@
 //! locked or password-less contacts are checked against a dummy hash, and the answer is the
 //! same generic refusal, so neither timing nor wording tells an outsider which identifiers
 //! exist or which are locked. Only wrong passwords of real, usable contacts count toward a
-//! lockout. Known limit: a lockout is not yet announced to the contact by email; that needs
+//! lockout. An attempt is counted before its hash is checked and forgotten if it succeeds, so
+//! that a burst of simultaneous guesses gets no more checks than the policy allows. Known limit: a lockout is not yet announced to the contact by email; that needs
 //! the outbox of issue #3.
 
 use chrono::{Duration, NaiveDateTime, Utc};
@@ -95,6 +96,9 @@ pub async fn prove_password_everywhere(
     let mut proven = Vec::new();
     for ((found, policy), proof) in candidates.iter().zip(proofs) {
         if any_proven && !matches!(proof, Proof::Proven(_)) {
+            if matches!(proof, Proof::Refused(FailureReason::WrongPassword)) {
+                withdraw(app, &found.contact).await?;
+            }
             continue;
         }
         settle(
@@ -153,7 +157,12 @@ async fn check(
     password: SecretString,
 ) -> Result<Proof, AppError> {
     let now = Utc::now().naive_utc();
-    let refusal = refusal_before_hashing(found, policy, &password, now);
+    let mut refusal = refusal_before_hashing(found, policy, &password, now);
+    if let (None, Some(found)) = (refusal, found)
+        && !admit(app, found, policy, now).await?
+    {
+        refusal = Some(FailureReason::Locked);
+    }
     let stored = match refusal {
         None => found.and_then(|f| f.password_hash.clone()),
         Some(_) => None,
@@ -174,6 +183,22 @@ async fn check(
         }
         (None, _, _) => Proof::Refused(FailureReason::WrongPassword),
     })
+}
+
+/// Counts the attempt against the contact before its hash is checked; whether the contact's
+/// allowance leaves room for it (see [`accounts::admit_password_attempt`]).
+async fn admit(
+    app: &App,
+    found: &ContactCredentials,
+    policy: &LoginPolicy,
+    now: NaiveDateTime,
+) -> Result<bool, AppError> {
+    let (org_id, contact_id, policy) = (found.contact.org_id, found.contact.id, policy.clone());
+    app.db
+        .transaction(move |conn| {
+            accounts::admit_password_attempt(conn, &org_id, &contact_id, &policy, now)
+        })
+        .await
 }
 
 /// Why an attempt fails whatever the password is, if it does.
@@ -201,7 +226,17 @@ fn refusal_before_hashing(
     None
 }
 
-/// Records the attempt: clears or counts failures, and writes the audit event.
+/// Takes back the counted attempt of a contact the password did not prove, when it proved
+/// another contact of the same identifier on the common login page.
+async fn withdraw(app: &App, contact: &Contact) -> Result<(), AppError> {
+    let (org_id, contact_id) = (contact.org_id, contact.id);
+    app.db
+        .transaction(move |conn| accounts::withdraw_password_attempt(conn, &org_id, &contact_id))
+        .await
+}
+
+/// Records the attempt: forgets the counted failures after a success, locks the contact once
+/// its failures are spent, and writes the audit event.
 async fn settle(
     app: &App,
     org_id: OrgId,
@@ -230,7 +265,7 @@ async fn settle(
                 (Some(id), None) => accounts::clear_password_failures(conn, &org_id, &id)?,
                 (Some(id), Some(FailureReason::WrongPassword)) => {
                     let now = Utc::now().naive_utc();
-                    if accounts::record_password_failure(conn, &org_id, &id, &policy, now)? {
+                    if accounts::lock_when_spent(conn, &org_id, &id, &policy, now)? {
                         tracing::info!(org.id = %org_id, contact.id = %id, "contact locked out");
                     }
                 }

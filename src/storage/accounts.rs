@@ -195,10 +195,14 @@ pub fn set_contact_password_hash(
     Ok(())
 }
 
-/// Counts one wrong password against a contact and locks it when the policy says so.
-/// Returns whether this failure locked the contact. Each step is a single atomic statement, so
-/// concurrent failures are all counted.
-pub fn record_password_failure(
+/// Counts a password attempt against a contact before its password is checked, unless the
+/// contact is locked or the attempts of its lockout window (failed, or still being checked)
+/// have used up the policy's allowance or the hard limit; returns whether the attempt may be
+/// checked. Counting first is what stops simultaneous guesses, each of which found the
+/// contact unlocked before any of them had failed, from all being checked. A success then
+/// forgets the count ([`clear_password_failures`]), a failure leaves it counted and locks the
+/// contact once it is spent ([`lock_when_spent`]). Each step is a single atomic statement.
+pub fn admit_password_attempt(
     conn: &mut DbConnection,
     org_id: &OrgId,
     contact_id: &ContactId,
@@ -218,12 +222,52 @@ pub fn record_password_failure(
             contacts::password_window_started_at.eq(now),
         ))
         .execute(conn)?;
-    diesel::update(contacts::table.find(key.clone()))
+    let allowance = i32::try_from(policy.lockout_threshold).unwrap_or(i32::MAX);
+    let hard_limit = i32::try_from(HARD_LOCK_FAILURES).unwrap_or(i32::MAX);
+    let admitted = diesel::update(contacts::table.find(key))
+        .filter(contacts::password_failures.lt(allowance))
+        .filter(contacts::consecutive_password_failures.lt(hard_limit))
+        .filter(
+            contacts::locked_until
+                .is_null()
+                .or(contacts::locked_until.le(now)),
+        )
         .set((
             contacts::password_failures.eq(contacts::password_failures + 1),
             contacts::consecutive_password_failures.eq(contacts::consecutive_password_failures + 1),
         ))
         .execute(conn)?;
+    Ok(admitted > 0)
+}
+
+/// Takes back an admitted attempt that is not to count: on the common login page, the
+/// password proved another of the identifier's contacts.
+pub fn withdraw_password_attempt(
+    conn: &mut DbConnection,
+    org_id: &OrgId,
+    contact_id: &ContactId,
+) -> Result<(), AppError> {
+    diesel::update(contacts::table.find((org_id.to_string(), contact_id.to_string())))
+        .filter(contacts::password_failures.gt(0))
+        .filter(contacts::consecutive_password_failures.gt(0))
+        .set((
+            contacts::password_failures.eq(contacts::password_failures - 1),
+            contacts::consecutive_password_failures.eq(contacts::consecutive_password_failures - 1),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// After a wrong password, locks the contact when its counted attempts reached the policy's
+/// threshold or the hard limit. Returns whether this call locked it.
+pub fn lock_when_spent(
+    conn: &mut DbConnection,
+    org_id: &OrgId,
+    contact_id: &ContactId,
+    policy: &LoginPolicy,
+    now: NaiveDateTime,
+) -> Result<bool, AppError> {
+    let key = (org_id.to_string(), contact_id.to_string());
     let (failures, consecutive): (i32, i32) = contacts::table
         .find(key.clone())
         .select((

@@ -134,15 +134,17 @@ pub fn of_org(conn: &mut DbConnection, org_id: &OrgId) -> Result<Vec<StaffMember
         .collect()
 }
 
-/// Counts one wrong password against an admin; locks the admin for `lock_secs` once
-/// `threshold` failures fall within `window_secs`. Returns whether this failure locked it.
-pub fn record_failure(
+/// Counts a password attempt against an admin before the password is checked, unless the
+/// admin is locked or the attempts of the window (failed, or still being checked) reached
+/// `threshold`; returns whether the attempt may be checked. Counting first keeps simultaneous
+/// guesses from all being checked; a success forgets the count ([`clear_failures`]), a
+/// failure leaves it and locks the admin once it is spent ([`lock_when_spent`]).
+pub fn admit_attempt(
     conn: &mut DbConnection,
     admin_id: &AdminId,
     now: NaiveDateTime,
     threshold: u32,
     window_secs: i64,
-    lock_secs: i64,
 ) -> Result<bool, AppError> {
     let key = admin_id.to_string();
     let window_start = now - Duration::seconds(window_secs);
@@ -157,24 +159,37 @@ pub fn record_failure(
             admins::password_window_started_at.eq(now),
         ))
         .execute(conn)?;
-    diesel::update(admins::table.find(&key))
+    let admitted = diesel::update(admins::table.find(&key))
+        .filter(admins::password_failures.lt(i32::try_from(threshold).unwrap_or(i32::MAX)))
+        .filter(
+            admins::locked_until
+                .is_null()
+                .or(admins::locked_until.le(now)),
+        )
         .set(admins::password_failures.eq(admins::password_failures + 1))
         .execute(conn)?;
-    let failures: i32 = admins::table
-        .find(&key)
-        .select(admins::password_failures)
-        .first(conn)?;
-    if u32::try_from(failures).unwrap_or(0) < threshold {
-        return Ok(false);
-    }
-    diesel::update(admins::table.find(&key))
+    Ok(admitted > 0)
+}
+
+/// After a wrong password, locks the admin for `lock_secs` when the counted attempts reached
+/// `threshold`. Returns whether this call locked the admin.
+pub fn lock_when_spent(
+    conn: &mut DbConnection,
+    admin_id: &AdminId,
+    now: NaiveDateTime,
+    threshold: u32,
+    lock_secs: i64,
+) -> Result<bool, AppError> {
+    let key = admin_id.to_string();
+    let locked = diesel::update(admins::table.find(&key))
+        .filter(admins::password_failures.ge(i32::try_from(threshold).unwrap_or(i32::MAX)))
         .set((
             admins::locked_until.eq(now + Duration::seconds(lock_secs)),
             admins::password_failures.eq(0),
             admins::password_window_started_at.eq(None::<NaiveDateTime>),
         ))
         .execute(conn)?;
-    Ok(true)
+    Ok(locked > 0)
 }
 
 /// Forgets an admin's password failures after a successful proof.
