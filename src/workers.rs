@@ -7,7 +7,7 @@
 //! and keeps the memory its jobs allocate in the allocator's arenas of those few threads
 //! rather than in the arena of every thread that ever ran one. The threads may run below
 //! normal priority, so that short requests are served first when both want the cores. A job
-//! whose caller stopped waiting before its turn (its client went away) is not run at all.
+//! whose caller stopped waiting before its turn (its request timed out) is not run at all.
 
 use std::{
     panic::{AssertUnwindSafe, catch_unwind},

@@ -14,13 +14,14 @@ use super::{
     admin::{Admin, AdminId},
     audit::{Actor, AuditEvent},
     contact::normalize_email,
+    login,
     password::{self, Verdict},
     session::{self, ClientInfo},
 };
 use crate::{
     App, AppError,
     secret::SecretString,
-    storage::{admins, audit},
+    storage::{accounts::Admission, admins, audit},
 };
 
 /// An admin session ends after this long without a request.
@@ -66,7 +67,7 @@ pub async fn prove(
             && !password::is_too_long(password.expose())
     });
     let usable = match usable {
-        Some(found) if admit(app, &found.admin.id, now).await? => Some(found),
+        Some(found) if login::wait_for_place(|| admit(app, &found.admin.id)).await? => Some(found),
         _ => None,
     };
     let stored = usable.map(|f| f.password_hash.clone());
@@ -84,10 +85,11 @@ pub async fn prove(
     Ok(found.filter(|_| matched).map(|f| f.admin))
 }
 
-/// Counts the attempt against the admin before the hash is checked; whether the lockout
-/// allowance leaves room for it (see [`admins::admit_attempt`]).
-async fn admit(app: &App, admin_id: &AdminId, now: NaiveDateTime) -> Result<bool, AppError> {
+/// Counts the attempt against the admin before the hash is checked, when the lockout
+/// allowance has room (see [`admins::admit_attempt`]).
+async fn admit(app: &App, admin_id: &AdminId) -> Result<Admission, AppError> {
     let admin_id = *admin_id;
+    let now = Utc::now().naive_utc();
     app.db
         .transaction(move |conn| {
             admins::admit_attempt(conn, &admin_id, now, LOCKOUT_THRESHOLD, LOCKOUT_WINDOW_SECS)

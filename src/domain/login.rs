@@ -23,7 +23,7 @@ use crate::{
     metrics::LoginOutcome,
     secret::SecretString,
     storage::{
-        accounts::{self, ContactCredentials},
+        accounts::{self, Admission, ContactCredentials},
         audit, orgs,
         sessions::{self, NewSession},
     },
@@ -159,7 +159,7 @@ async fn check(
     let now = Utc::now().naive_utc();
     let mut refusal = refusal_before_hashing(found, policy, &password, now);
     if let (None, Some(found)) = (refusal, found)
-        && !admit(app, found, policy, now).await?
+        && !wait_for_place(|| admit(app, found, policy)).await?
     {
         refusal = Some(FailureReason::Locked);
     }
@@ -185,15 +185,46 @@ async fn check(
     })
 }
 
-/// Counts the attempt against the contact before its hash is checked; whether the contact's
-/// allowance leaves room for it (see [`accounts::admit_password_attempt`]).
+/// How long a password attempt waits for a place in its lockout allowance while attempts
+/// still being checked hold it, before it is refused as locked.
+const PLACE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Asks `admit` for a place in a lockout allowance until it gives one (true) or says the
+/// account is locked, or [`PLACE_WAIT`] has passed (false). While attempts still being checked
+/// hold the allowance, it asks again after a pause that doubles up to half a second: right
+/// passwords sent at once all get in as each success frees the allowance, guesses wait until
+/// one of them locks the account.
+pub(crate) async fn wait_for_place<F, Fut>(mut admit: F) -> Result<bool, AppError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Admission, AppError>>,
+{
+    let deadline = tokio::time::Instant::now() + PLACE_WAIT;
+    let mut pause = std::time::Duration::from_millis(20);
+    loop {
+        match admit().await? {
+            Admission::Admitted => return Ok(true),
+            Admission::Locked => return Ok(false),
+            Admission::Full if tokio::time::Instant::now() + pause > deadline => {
+                return Ok(false);
+            }
+            Admission::Full => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(std::time::Duration::from_millis(500));
+            }
+        }
+    }
+}
+
+/// Counts the attempt against the contact before its hash is checked, when the allowance has
+/// room (see [`accounts::admit_password_attempt`]).
 async fn admit(
     app: &App,
     found: &ContactCredentials,
     policy: &LoginPolicy,
-    now: NaiveDateTime,
-) -> Result<bool, AppError> {
+) -> Result<Admission, AppError> {
     let (org_id, contact_id, policy) = (found.contact.org_id, found.contact.id, policy.clone());
+    let now = Utc::now().naive_utc();
     app.db
         .transaction(move |conn| {
             accounts::admit_password_attempt(conn, &org_id, &contact_id, &policy, now)

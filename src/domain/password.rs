@@ -11,7 +11,7 @@
 //! zeroing a fresh block. The threads run below normal priority ([`HASHING_NICENESS`]): when
 //! hashes and page views compete for the cores, the scheduler serves the page views first and
 //! the hashes take what is left, so a storm of logins slows other logins, not the portal. A
-//! login whose client went away before its turn is not hashed at all.
+//! login whose request timed out before its turn is not hashed at all.
 
 use std::sync::Arc;
 

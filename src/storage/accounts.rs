@@ -195,20 +195,32 @@ pub fn set_contact_password_hash(
     Ok(())
 }
 
+/// Whether a password attempt may be checked now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// The attempt is counted and may be checked.
+    Admitted,
+    /// Attempts still being checked hold the rest of the allowance: ask again once they are
+    /// settled (a failure among them may lock, a success frees the allowance).
+    Full,
+    /// Locked out: refuse the attempt.
+    Locked,
+}
+
 /// Counts a password attempt against a contact before its password is checked, unless the
 /// contact is locked or the attempts of its lockout window (failed, or still being checked)
-/// have used up the policy's allowance or the hard limit; returns whether the attempt may be
-/// checked. Counting first is what stops simultaneous guesses, each of which found the
-/// contact unlocked before any of them had failed, from all being checked. A success then
-/// forgets the count ([`clear_password_failures`]), a failure leaves it counted and locks the
-/// contact once it is spent ([`lock_when_spent`]). Each step is a single atomic statement.
+/// have used up the policy's allowance or the hard limit. Counting first is what stops
+/// simultaneous guesses, each of which found the contact unlocked before any of them had
+/// failed, from all being checked. A success then forgets the count
+/// ([`clear_password_failures`]), a failure leaves it counted and locks the contact once it is
+/// spent ([`lock_when_spent`]). Each step is a single atomic statement.
 pub fn admit_password_attempt(
     conn: &mut DbConnection,
     org_id: &OrgId,
     contact_id: &ContactId,
     policy: &LoginPolicy,
     now: NaiveDateTime,
-) -> Result<bool, AppError> {
+) -> Result<Admission, AppError> {
     let key = (org_id.to_string(), contact_id.to_string());
     let window_start = now - Duration::seconds(i64::from(policy.lockout_window_secs));
     diesel::update(contacts::table.find(key.clone()))
@@ -224,7 +236,7 @@ pub fn admit_password_attempt(
         .execute(conn)?;
     let allowance = i32::try_from(policy.lockout_threshold).unwrap_or(i32::MAX);
     let hard_limit = i32::try_from(HARD_LOCK_FAILURES).unwrap_or(i32::MAX);
-    let admitted = diesel::update(contacts::table.find(key))
+    let admitted = diesel::update(contacts::table.find(key.clone()))
         .filter(contacts::password_failures.lt(allowance))
         .filter(contacts::consecutive_password_failures.lt(hard_limit))
         .filter(
@@ -237,7 +249,17 @@ pub fn admit_password_attempt(
             contacts::consecutive_password_failures.eq(contacts::consecutive_password_failures + 1),
         ))
         .execute(conn)?;
-    Ok(admitted > 0)
+    if admitted > 0 {
+        return Ok(Admission::Admitted);
+    }
+    let locked_until: Option<NaiveDateTime> = contacts::table
+        .find(key)
+        .select(contacts::locked_until)
+        .first(conn)?;
+    Ok(match locked_until {
+        Some(until) if until > now => Admission::Locked,
+        _ => Admission::Full,
+    })
 }
 
 /// Takes back an admitted attempt that is not to count: on the common login page, the

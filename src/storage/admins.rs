@@ -10,6 +10,7 @@ use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, RunQueryDsl, prelud
 
 use super::{
     DbConnection,
+    accounts::Admission,
     schema::{admin_sessions, admins, org_admins},
 };
 use crate::{
@@ -136,7 +137,7 @@ pub fn of_org(conn: &mut DbConnection, org_id: &OrgId) -> Result<Vec<StaffMember
 
 /// Counts a password attempt against an admin before the password is checked, unless the
 /// admin is locked or the attempts of the window (failed, or still being checked) reached
-/// `threshold`; returns whether the attempt may be checked. Counting first keeps simultaneous
+/// `threshold`; whether the attempt may be checked now. Counting first keeps simultaneous
 /// guesses from all being checked; a success forgets the count ([`clear_failures`]), a
 /// failure leaves it and locks the admin once it is spent ([`lock_when_spent`]).
 pub fn admit_attempt(
@@ -145,7 +146,7 @@ pub fn admit_attempt(
     now: NaiveDateTime,
     threshold: u32,
     window_secs: i64,
-) -> Result<bool, AppError> {
+) -> Result<Admission, AppError> {
     let key = admin_id.to_string();
     let window_start = now - Duration::seconds(window_secs);
     diesel::update(admins::table.find(&key))
@@ -168,7 +169,17 @@ pub fn admit_attempt(
         )
         .set(admins::password_failures.eq(admins::password_failures + 1))
         .execute(conn)?;
-    Ok(admitted > 0)
+    if admitted > 0 {
+        return Ok(Admission::Admitted);
+    }
+    let locked_until: Option<NaiveDateTime> = admins::table
+        .find(&key)
+        .select(admins::locked_until)
+        .first(conn)?;
+    Ok(match locked_until {
+        Some(until) if until > now => Admission::Locked,
+        _ => Admission::Full,
+    })
 }
 
 /// After a wrong password, locks the admin for `lock_secs` when the counted attempts reached
