@@ -207,6 +207,16 @@ pub enum Admission {
     Locked,
 }
 
+impl Admission {
+    /// What a refused admission means, given the account's lock at `now`.
+    pub(super) fn refused(locked_until: Option<NaiveDateTime>, now: NaiveDateTime) -> Self {
+        match locked_until {
+            Some(until) if until > now => Self::Locked,
+            _ => Self::Full,
+        }
+    }
+}
+
 /// Counts a password attempt against a contact before its password is checked, unless the
 /// contact is locked or the attempts of its lockout window (failed, or still being checked)
 /// have used up the policy's allowance or the hard limit. Counting first is what stops
@@ -252,14 +262,11 @@ pub fn admit_password_attempt(
     if admitted > 0 {
         return Ok(Admission::Admitted);
     }
-    let locked_until: Option<NaiveDateTime> = contacts::table
+    let locked_until = contacts::table
         .find(key)
         .select(contacts::locked_until)
         .first(conn)?;
-    Ok(match locked_until {
-        Some(until) if until > now => Admission::Locked,
-        _ => Admission::Full,
-    })
+    Ok(Admission::refused(locked_until, now))
 }
 
 /// Takes back an admitted attempt that is not to count: on the common login page, the

@@ -172,14 +172,11 @@ pub fn admit_attempt(
     if admitted > 0 {
         return Ok(Admission::Admitted);
     }
-    let locked_until: Option<NaiveDateTime> = admins::table
+    let locked_until = admins::table
         .find(&key)
         .select(admins::locked_until)
         .first(conn)?;
-    Ok(match locked_until {
-        Some(until) if until > now => Admission::Locked,
-        _ => Admission::Full,
-    })
+    Ok(Admission::refused(locked_until, now))
 }
 
 /// After a wrong password, locks the admin for `lock_secs` when the counted attempts reached
