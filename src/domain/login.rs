@@ -5,8 +5,9 @@
 //! same generic refusal, so neither timing nor wording tells an outsider which identifiers
 //! exist or which are locked. Only wrong passwords of real, usable contacts count toward a
 //! lockout. An attempt is counted before its hash is checked and forgotten if it succeeds, so
-//! that a burst of simultaneous guesses gets no more checks than the policy allows. Known limit: a lockout is not yet announced to the contact by email; that needs
-//! the outbox of issue #3.
+//! that a burst of simultaneous guesses gets no more checks than the policy allows. Known
+//! limit: a lockout is not yet announced to the contact by email; that needs the outbox of
+//! issue #3.
 
 use chrono::{Duration, NaiveDateTime, Utc};
 use serde_json::json;

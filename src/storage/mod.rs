@@ -323,10 +323,10 @@ impl Db {
         T: Send + 'static,
     {
         let permit = self.connection_permit().await?;
-        let db = self.clone();
+        let (pool, health) = (self.pool.clone(), self.health.clone());
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            db.with_connection(work)
+            with_connection(&pool, &health, work)
         })
         .await?
     }
@@ -353,11 +353,11 @@ impl Db {
             .await
             .map_err(AppError::internal)?;
         let permit = self.connection_permit().await?;
-        let db = self.clone();
+        let (pool, health) = (self.pool.clone(), self.health.clone());
         self.searches
             .run(move |()| {
                 let _permit = permit;
-                db.with_connection(work)
+                with_connection(&pool, &health, work)
             })
             .await
     }
@@ -369,24 +369,6 @@ impl Db {
             .acquire_owned()
             .await
             .map_err(AppError::internal)
-    }
-
-    /// Runs `work` with a pooled connection on the current thread, noting changes it committed
-    /// and a database that stopped answering.
-    fn with_connection<T>(
-        &self,
-        work: impl FnOnce(&mut DbConnection) -> Result<T, AppError>,
-    ) -> Result<T, AppError> {
-        let done = self
-            .pool
-            .get()
-            .map_err(AppError::from)
-            .and_then(|mut conn: Pooled| work(&mut conn));
-        orgs::settle_changes();
-        if matches!(done, Err(AppError::Unavailable(_))) {
-            self.health.failed();
-        }
-        done
     }
 
     /// Runs `work`, a single write. On SQLite it goes to the writing thread like a
@@ -444,6 +426,24 @@ impl Db {
         orgs::settle_changes();
         done
     }
+}
+
+/// Runs `work` with a connection of `pool` on the current thread, noting changes it committed
+/// and a database that stopped answering.
+fn with_connection<T>(
+    pool: &Pool<Manager>,
+    health: &Health,
+    work: impl FnOnce(&mut DbConnection) -> Result<T, AppError>,
+) -> Result<T, AppError> {
+    let done = pool
+        .get()
+        .map_err(AppError::from)
+        .and_then(|mut conn: Pooled| work(&mut conn));
+    orgs::settle_changes();
+    if matches!(done, Err(AppError::Unavailable(_))) {
+        health.failed();
+    }
+    done
 }
 
 /// The first line of a driver's message, without a trailing period.
