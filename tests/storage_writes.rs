@@ -4,7 +4,8 @@
 //! On SQLite every transaction goes to one writing thread that commits several at once, each in
 //! a savepoint of its own; on PostgreSQL each runs on its own connection. Both must keep one
 //! caller's failure, or even a panic, from taking anyone else's writes with it. Text searches
-//! waiting for their turn leave the pool's connections to everything else.
+//! waiting for their turn leave the pool's connections to everything else. Limit counts are
+//! planned for the events a bucket holds when they run.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -12,6 +13,7 @@ mod common;
 
 use chrono::Utc;
 use common::{Backend, TestApp};
+use diesel::RunQueryDsl;
 use portico::{
     AppError,
     storage::limits::{self, Scope},
@@ -24,6 +26,61 @@ both_backends!(
     a_caller_that_stopped_waiting_finds_nothing_stored,
     searches_waiting_their_turn_leave_connections_to_other_work
 );
+
+/// PostgreSQL only: SQLite plans each statement from its indexes, with no statistics to go
+/// stale. A connection counts in a bucket while the statistics say the events table is empty,
+/// then the bucket grows by 5,000 events: its counts must not run on a plan kept from when a
+/// walk over the table was the cheapest way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bucket_that_grows_is_counted_by_plans_for_its_size() {
+    let Some(app) = TestApp::start(Backend::Postgres).await else {
+        return;
+    };
+    let now = Utc::now().naive_utc();
+    let since = now - chrono::Duration::hours(1);
+    let kept_plans = app
+        .app
+        .db
+        .run(move |conn| {
+            diesel::sql_query("ANALYZE limit_events").execute(conn)?;
+            for _ in 0..10 {
+                limits::record(conn, Scope::platform(), "growing", now)?;
+                limits::count_since(conn, Scope::platform(), "growing", since)?;
+            }
+            diesel::sql_query(
+                "INSERT INTO limit_events (org_id, bucket, occurred_at, seq) \
+                 SELECT 'platform', 'growing', now() AT TIME ZONE 'UTC', 10 + n \
+                 FROM generate_series(1, 5000) AS n",
+            )
+            .execute(conn)?;
+            let count = limits::count_since(conn, Scope::platform(), "growing", since)?;
+            let kept: Vec<KeptPlan> = diesel::sql_query(
+                "SELECT statement, generic_plans FROM pg_prepared_statements \
+                 WHERE statement LIKE 'SELECT%limit_events%' AND generic_plans > 0",
+            )
+            .load(conn)?;
+            Ok((count, kept))
+        })
+        .await
+        .unwrap();
+    assert_eq!(kept_plans.0, 5010, "every event in the hour is counted");
+    assert!(
+        kept_plans.1.is_empty(),
+        "a count ran on a plan made while the bucket was nearly empty: {:?}",
+        kept_plans.1
+    );
+}
+
+/// A statement PostgreSQL keeps prepared on a connection, and how often it ran on the plan
+/// kept for it.
+#[derive(Debug, diesel::QueryableByName)]
+#[allow(dead_code, reason = "read through Debug when the test fails")]
+struct KeptPlan {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    statement: String,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    generic_plans: i64,
+}
 
 /// Writes two events named after `n`, then fails when `refuse` says so.
 async fn two_events(app: &TestApp, n: usize, refuse: bool) -> Result<usize, AppError> {

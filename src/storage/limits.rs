@@ -15,7 +15,13 @@
 //! bucket, may take the same place, and the count then falls short by one for each such pair.
 
 use chrono::NaiveDateTime;
-use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, RunQueryDsl, dsl, sql_types::Text};
+use diesel::{
+    ExpressionMethods, OptionalExtension, QueryDsl, QueryResult, RunQueryDsl,
+    backend::Backend,
+    dsl,
+    query_builder::{AstPass, Query, QueryFragment, QueryId},
+    sql_types::Text,
+};
 
 use super::{DbConnection, schema::limit_events};
 use crate::{AppError, domain::org::OrgId};
@@ -68,11 +74,14 @@ pub fn record(
     now: NaiveDateTime,
 ) -> Result<(), AppError> {
     let Scope(scope) = scope.into();
-    let latest: Option<(i64, NaiveDateTime)> = of_bucket(&scope, bucket)
-        .order(limit_events::seq.desc())
-        .select((limit_events::seq, limit_events::occurred_at))
-        .first(conn)
-        .optional()?;
+    let latest: Option<(i64, NaiveDateTime)> = Planned(
+        of_bucket(&scope, bucket)
+            .order(limit_events::seq.desc())
+            .select((limit_events::seq, limit_events::occurred_at))
+            .limit(1),
+    )
+    .get_result(conn)
+    .optional()?;
     let (place, at) = match latest {
         Some((place, at)) => (place + 1, at.max(now)),
         None => (1, now),
@@ -146,11 +155,11 @@ pub fn window(
 ) -> Result<Window, AppError> {
     let Scope(scope) = scope.into();
     let (latest, last, first): (Option<NaiveDateTime>, Option<i64>, Option<i64>) =
-        diesel::select((
+        Planned(diesel::select((
             latest_time(&scope, bucket).single_value(),
             latest_place(&scope, bucket).single_value(),
             first_place_after(&scope, bucket, since).single_value(),
-        ))
+        )))
         .get_result(conn)?;
     let count = match (first, last) {
         (Some(first), Some(last)) => (last - first + 1).max(1),
@@ -177,3 +186,31 @@ pub fn sweep(conn: &mut DbConnection, before: NaiveDateTime) -> Result<usize, Ap
             .execute(conn)?,
     )
 }
+
+/// A statement planned afresh each time it runs, for the size its tables have then.
+///
+/// PostgreSQL keeps one plan for a prepared statement once it has run a few times. A bucket
+/// table that was nearly empty when a connection first counted in it (a new install, or the
+/// quiet hour before a burst of code requests) keeps a plan that reads every event, and the
+/// burst then pays for that walk on each count, while it holds its buckets, until the next
+/// ANALYZE. Left unprepared, each count is planned for the events there are.
+#[derive(Debug, Clone, Copy)]
+struct Planned<Q>(Q);
+
+impl<Q> QueryId for Planned<Q> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<Q: Query> Query for Planned<Q> {
+    type SqlType = Q::SqlType;
+}
+
+impl<Q: QueryFragment<DB>, DB: Backend> QueryFragment<DB> for Planned<Q> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.unsafe_to_cache_prepared();
+        self.0.walk_ast(out)
+    }
+}
+
+impl<Q, C> RunQueryDsl<C> for Planned<Q> {}
