@@ -228,7 +228,7 @@ pub fn admit_to_bucket(
     now: NaiveDateTime,
 ) -> Result<(), AppError> {
     let scope = scope.into();
-    limits::hold(conn, scope.clone(), bucket)?;
+    limits::hold(conn, scope.clone(), &[bucket])?;
     check_bucket(conn, scope.clone(), bucket, cooldown_secs, per_hour, now)?;
     limits::record(conn, scope, bucket, now)
 }

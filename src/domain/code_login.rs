@@ -230,7 +230,7 @@ fn sms_within_cap(
     cap: i64,
     now: NaiveDateTime,
 ) -> Result<bool, AppError> {
-    limits::hold(conn, org_id, "sms:org")?;
+    limits::hold(conn, org_id, &["sms:org"])?;
     let sent = limits::count_since(conn, org_id, "sms:org", now - Duration::days(1))?;
     if sent >= cap {
         tracing::warn!(org.id = %org_id, "daily SMS cap reached: SMS held back");
@@ -373,14 +373,15 @@ impl CodeBuckets {
 
     /// Refuses a request that comes too soon or too often: within the resend cooldown, or
     /// past the hourly or daily codes for the identifier, the hourly requests from the client
-    /// address, or the organization's hourly requests.
+    /// address, or the organization's hourly requests. Answers each bucket's window of the
+    /// last hour, in the order of [`Self::names`].
     fn check(
         &self,
         conn: &mut DbConnection,
         policy: &LoginPolicy,
         platform: &PlatformLimits,
         now: NaiveDateTime,
-    ) -> Result<(), AppError> {
+    ) -> Result<Vec<(&str, limits::Window)>, AppError> {
         let hour_ago = now - Duration::hours(1);
         let identifier = limits::window(conn, self.scope.clone(), &self.identifier, hour_ago)?;
         if let Some(last) = identifier.latest {
@@ -393,33 +394,29 @@ impl CodeBuckets {
             return Err(limited(Duration::hours(1)));
         }
         let day_ago = now - Duration::days(1);
-        let checks = [
-            (
-                self.identifier.as_str(),
-                day_ago,
-                policy.codes_per_day,
-                Duration::days(1),
-            ),
-            (
-                self.client.as_str(),
-                hour_ago,
-                platform.code_requests_per_ip_per_hour,
-                Duration::hours(1),
-            ),
-        ];
+        let daily = limits::count_since(conn, self.scope.clone(), &self.identifier, day_ago)?;
+        if daily >= i64::from(policy.codes_per_day) {
+            return Err(limited(Duration::days(1)));
+        }
+        let mut windows = vec![(self.identifier.as_str(), identifier)];
+        let client = (
+            self.client.as_str(),
+            platform.code_requests_per_ip_per_hour,
+            Duration::hours(1),
+        );
         let whole_org = self.whole_org.then_some((
             "code:org",
-            hour_ago,
             platform.code_requests_per_org_per_hour,
             Duration::minutes(5),
         ));
-        for (bucket, since, limit, wait) in checks.into_iter().chain(whole_org) {
-            let window = limits::window(conn, self.scope.clone(), bucket, since)?;
+        for (bucket, limit, wait) in std::iter::once(client).chain(whole_org) {
+            let window = limits::window(conn, self.scope.clone(), bucket, hour_ago)?;
             if window.count >= i64::from(limit) {
                 return Err(limited(wait));
             }
+            windows.push((bucket, window));
         }
-        Ok(())
+        Ok(windows)
     }
 
     /// Checks the limits again and counts the request in every bucket, inside the request's
@@ -432,14 +429,10 @@ impl CodeBuckets {
         platform: &PlatformLimits,
         now: NaiveDateTime,
     ) -> Result<(), AppError> {
-        for bucket in self.names() {
-            limits::hold(conn, self.scope.clone(), bucket)?;
-        }
-        self.check(conn, policy, platform, now)?;
-        for bucket in self.names() {
-            limits::record(conn, self.scope.clone(), bucket, now)?;
-        }
-        Ok(())
+        let names: Vec<&str> = self.names().collect();
+        limits::hold(conn, self.scope.clone(), &names)?;
+        let windows = self.check(conn, policy, platform, now)?;
+        limits::record_each(conn, self.scope.clone(), &windows, now)
     }
 
     /// Every bucket's name, always in this order.

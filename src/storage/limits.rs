@@ -20,7 +20,7 @@ use diesel::{
     backend::Backend,
     dsl,
     query_builder::{AstPass, Query, QueryFragment, QueryId},
-    sql_types::Text,
+    sql_types::{Array, Text},
 };
 
 use super::{DbConnection, schema::limit_events};
@@ -43,22 +43,30 @@ impl From<&OrgId> for Scope {
     }
 }
 
-/// Makes the running transaction the only one counting `bucket` until it ends, so that a
-/// check and the recording after it see every other transaction's events of that bucket and
-/// are seen by them. SQLite runs one writing transaction at a time already; on PostgreSQL
-/// this takes an advisory lock named after the bucket, held to the end of the transaction.
-/// Transactions that hold several buckets take them in one order, so none waits on another
-/// in a circle.
+/// Makes the running transaction the only one counting each of `buckets` until it ends, so
+/// that a check and the recording after it see every other transaction's events of those
+/// buckets and are seen by them. SQLite runs one writing transaction at a time already; on
+/// PostgreSQL this takes an advisory lock named after each bucket, in the order given, in one
+/// statement, held to the end of the transaction. Transactions that hold several buckets name
+/// them in one order, so none waits on another in a circle.
 pub fn hold(
     conn: &mut DbConnection,
     scope: impl Into<Scope>,
-    bucket: &str,
+    buckets: &[&str],
 ) -> Result<(), AppError> {
     if let DbConnection::Postgresql(pg) = conn {
         let Scope(scope) = scope.into();
-        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-            .bind::<Text, _>(format!("limit:{scope}:{bucket}"))
-            .execute(pg)?;
+        let names: Vec<String> = buckets
+            .iter()
+            .map(|bucket| format!("limit:{scope}:{bucket}"))
+            .collect();
+        // unnest hands the names over in the array's order, and each row takes its lock as
+        // it is read.
+        diesel::sql_query(
+            "SELECT pg_advisory_xact_lock(hashtextextended(name, 0)) FROM unnest($1) AS name",
+        )
+        .bind::<Array<Text>, _>(names)
+        .execute(pg)?;
     }
     Ok(())
 }
@@ -82,18 +90,70 @@ pub fn record(
     )
     .get_result(conn)
     .optional()?;
-    let (place, at) = match latest {
+    let (place, at) = next_place(latest, now);
+    insert(conn, &scope, &[(bucket, place, at)])
+}
+
+/// Records one event in each bucket of `counted`, each read by [`window`] in the running
+/// transaction while it [`hold`]s them: the places come from those readings, and all the
+/// events go in one statement.
+pub fn record_each(
+    conn: &mut DbConnection,
+    scope: impl Into<Scope>,
+    counted: &[(&str, Window)],
+    now: NaiveDateTime,
+) -> Result<(), AppError> {
+    let Scope(scope) = scope.into();
+    let events: Vec<_> = counted
+        .iter()
+        .map(|(bucket, window)| {
+            let latest = window.last_place.zip(window.latest);
+            let (place, at) = next_place(latest, now);
+            (*bucket, place, at)
+        })
+        .collect();
+    insert(conn, &scope, &events)
+}
+
+/// The place and time of an event recorded at `now` after the bucket's `latest` place and
+/// its time: the time is never earlier than the latest event's.
+fn next_place(latest: Option<(i64, NaiveDateTime)>, now: NaiveDateTime) -> (i64, NaiveDateTime) {
+    match latest {
         Some((place, at)) => (place + 1, at.max(now)),
         None => (1, now),
-    };
-    diesel::insert_into(limit_events::table)
-        .values((
-            limit_events::org_id.eq(&scope),
-            limit_events::bucket.eq(bucket),
-            limit_events::occurred_at.eq(at),
-            limit_events::seq.eq(place),
-        ))
-        .execute(conn)?;
+    }
+}
+
+/// Writes `events`, each a bucket, its place and its time.
+fn insert(
+    conn: &mut DbConnection,
+    scope: &str,
+    events: &[(&str, i64, NaiveDateTime)],
+) -> Result<(), AppError> {
+    let rows: Vec<_> = events
+        .iter()
+        .map(|&(bucket, place, at)| {
+            (
+                limit_events::org_id.eq(scope),
+                limit_events::bucket.eq(bucket),
+                limit_events::occurred_at.eq(at),
+                limit_events::seq.eq(place),
+            )
+        })
+        .collect();
+    // diesel writes several rows in one INSERT on each backend alone, not through the
+    // connection that serves both; on SQLite a statement costs no trip to a server anyway.
+    if let DbConnection::Postgresql(pg) = conn {
+        diesel::insert_into(limit_events::table)
+            .values(rows)
+            .execute(pg)?;
+        return Ok(());
+    }
+    for row in rows {
+        diesel::insert_into(limit_events::table)
+            .values(row)
+            .execute(conn)?;
+    }
     Ok(())
 }
 
@@ -143,6 +203,8 @@ pub struct Window {
     pub latest: Option<NaiveDateTime>,
     /// How many events the bucket holds after the window's start.
     pub count: i64,
+    /// The bucket's highest place, if it has any events.
+    pub last_place: Option<i64>,
 }
 
 /// The events of `bucket` after `since`, and when its latest happened: three lookups in the
@@ -166,7 +228,11 @@ pub fn window(
         (Some(_), None) => 1,
         (None, _) => 0,
     };
-    Ok(Window { latest, count })
+    Ok(Window {
+        latest,
+        count,
+        last_place: last,
+    })
 }
 
 /// How many events `bucket` holds after `since`.
