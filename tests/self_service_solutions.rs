@@ -26,6 +26,7 @@ both_backends!(
     markdown_with_script_raw_html_or_javascript_links_is_made_safe,
     anonymous_visitors_read_solutions_only_when_allowed,
     suggestions_answer_while_a_subject_is_typed,
+    the_home_page_follows_publishing_and_withdrawing_at_once,
 );
 
 async fn org_id(app: &TestApp, slug: &str) -> OrgId {
@@ -400,4 +401,46 @@ async fn suggestions_answer_while_a_subject_is_typed(backend: Backend) {
         !script.body.contains("innerHTML"),
         "suggestions are never parsed as HTML"
     );
+}
+
+/// The home page lists the latest solutions from memory: publishing one, or withdrawing it,
+/// shows on the next visit all the same, and only in its own portal.
+async fn the_home_page_follows_publishing_and_withdrawing_at_once(backend: Backend) {
+    let Some(app) = TestApp::demo(backend).await else {
+        return;
+    };
+    let browser = app.browser();
+    browser
+        .password_login("acme", "demo@acme.example", DEMO_PASSWORD)
+        .await;
+    browser
+        .password_login("umbrella", "demo@umbrella.example", DEMO_PASSWORD)
+        .await;
+    let title = "Resetting the torque limiter";
+    for slug in ["acme", "umbrella"] {
+        let home = browser.get(&format!("/portal/{slug}/")).await;
+        assert_eq!(home.status, StatusCode::OK);
+        assert!(!home.body.contains(title), "{slug} before publishing");
+    }
+
+    let id = publish(&app, "acme", title, "Hold the collar and turn it back.").await;
+    let acme = browser.get("/portal/acme/").await;
+    assert!(acme.body.contains(title), "published: {}", acme.body);
+    assert!(acme.body.contains(&format!("/portal/acme/solutions/{id}")));
+    let umbrella = browser.get("/portal/umbrella/").await;
+    assert!(!umbrella.body.contains(title), "another portal's solution");
+
+    let org = org_id(&app, "acme").await;
+    let staff = app.admin_id("admin@acme.example").await;
+    let withdrawn = SolutionDraft {
+        topic: "Testing".to_owned(),
+        title: title.to_owned(),
+        body: "Hold the collar and turn it back.".to_owned(),
+        status: SolutionStatus::Draft,
+    };
+    solutions::update(&app.app, &org, &staff, &id, withdrawn)
+        .await
+        .unwrap();
+    let acme = browser.get("/portal/acme/").await;
+    assert!(!acme.body.contains(title), "withdrawn: {}", acme.body);
 }

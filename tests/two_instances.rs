@@ -1,7 +1,8 @@
 //! Two Portico instances on one PostgreSQL database, as behind a load balancer: a code made
 //! through one is proven through the other, limits and lockouts add up across both, and
-//! valid logins arriving at both at once are never refused. SQLite serves one instance, so
-//! these run on PostgreSQL only.
+//! valid logins arriving at both at once are never refused, and what one publishes reaches
+//! the other's pages within the moment an instance keeps a portal in memory. SQLite serves one
+//! instance, so these run on PostgreSQL only.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -252,4 +253,53 @@ async fn concurrent_valid_logins_on_both_instances_are_never_refused() {
         refused, 0,
         "of 24 concurrent right passwords over two instances"
     );
+}
+
+/// Each instance keeps a portal's latest solutions in memory for a moment: a solution published
+/// through one instance is on the other's home page within that moment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_solution_published_through_one_instance_reaches_the_others_home_page() {
+    use portico::{
+        domain::solutions::{self, SolutionDraft, SolutionStatus},
+        storage::orgs::{self, PORTAL_CACHE_SECS},
+    };
+    let smtp = SmtpReceiver::start().await;
+    let Some((first, second)) = pair(&smtp, |_| {}).await else {
+        return;
+    };
+    let browser = second.browser();
+    browser
+        .password_login("acme", "demo@acme.example", DEMO_PASSWORD)
+        .await;
+    let title = "Replacing a worn chuck key";
+    assert!(!browser.get("/portal/acme/").await.body.contains(title));
+
+    let org = first
+        .app
+        .db
+        .run(|conn| Ok(orgs::find_by_slug(conn, "acme")?.unwrap().id))
+        .await
+        .unwrap();
+    let staff = first.admin_id("admin@acme.example").await;
+    let draft = SolutionDraft {
+        topic: "Tools".to_owned(),
+        title: title.to_owned(),
+        body: "Order the key by the chuck's size.".to_owned(),
+        status: SolutionStatus::Published,
+    };
+    solutions::create(&first.app, &org, &staff, draft)
+        .await
+        .unwrap();
+    let published = std::time::Instant::now();
+    let deadline = std::time::Duration::from_secs(PORTAL_CACHE_SECS + 1);
+    loop {
+        if browser.get("/portal/acme/").await.body.contains(title) {
+            break;
+        }
+        assert!(
+            published.elapsed() < deadline,
+            "the other instance still lists the solutions it read before"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }

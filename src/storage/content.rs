@@ -130,6 +130,7 @@ pub fn insert_solution(
             solutions::updated_at.eq(now),
         ))
         .execute(conn)?;
+    super::orgs::note_change();
     Ok(())
 }
 

@@ -1,8 +1,9 @@
 //! Organizations and their login policies, and the cache of them that portal pages read.
 //!
-//! Every page of a portal needs its organization and login policy, so [`Portals`] keeps them
-//! in memory for [`PORTAL_CACHE_SECS`]. A change this process makes to an organization or its
-//! policy is seen by the next request: each function here that writes them notes the change,
+//! Every page of a portal needs its organization and login policy, and every logged-in home
+//! page its latest solutions, so [`Portals`] keeps them in memory for [`PORTAL_CACHE_SECS`]. A
+//! change this process makes to an organization, its policy or its solutions is seen by the
+//! next request: each function that writes them notes the change,
 //! and [`Db`](super::Db) counts the notes into [`generation`] once its unit of work has
 //! committed, which every cached entry is checked against. A change made by another instance
 //! on the same database is followed within [`PORTAL_CACHE_SECS`].
@@ -188,14 +189,21 @@ pub fn find_portal(conn: &mut DbConnection, slug: &str) -> Result<Option<PortalR
         .optional()?;
     found
         .map(|(org, policy, logo_type)| {
+            let org = org.into_domain()?;
+            let latest_solutions =
+                super::content::latest_published_solutions(conn, &org.id, LATEST_SOLUTIONS)?;
             Ok(PortalRecord {
-                org: org.into_domain()?,
+                org,
                 policy: policy.into_domain()?,
                 has_logo: logo_type.is_some(),
+                latest_solutions: Arc::new(latest_solutions),
             })
         })
         .transpose()
 }
+
+/// How many of its latest published solutions a portal keeps at hand for its home page.
+pub const LATEST_SOLUTIONS: i64 = 8;
 
 /// Everything a portal page needs of its organization.
 #[derive(Debug, Clone)]
@@ -203,25 +211,29 @@ pub struct PortalRecord {
     pub org: Organization,
     pub policy: LoginPolicy,
     pub has_logo: bool,
+    /// The latest published solutions (id, topic, title), newest first: every logged-in home
+    /// page lists them.
+    pub latest_solutions: Arc<Vec<(String, String, String)>>,
 }
 
-/// How long a portal's organization and policy are served from memory; the bound on how late
-/// a change made by another instance is followed.
+/// How long a portal's organization, policy and latest solutions are served from memory; the
+/// bound on how late a change made by another instance is followed.
 pub const PORTAL_CACHE_SECS: u64 = 2;
 
 /// Most portals kept in memory; past it the cache starts again empty.
 const PORTAL_CACHE_SIZE: usize = 10_000;
 
-/// Committed changes to organizations and policies made by this process.
+/// Committed changes to organizations, policies and solutions made by this process.
 static GENERATION: AtomicU64 = AtomicU64::new(0);
 
 thread_local! {
-    /// Whether the unit of work running on this thread changed an organization or a policy.
+    /// Whether the unit of work running on this thread changed what a portal keeps at hand.
     static CHANGED: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Notes that the running unit of work changes an organization or its policy. Functions of
-/// this module call it; code that changes those tables by other means must call it too.
+/// Notes that the running unit of work changes an organization, its policy or one of its
+/// solutions, so that no portal is served from memory as it was before. The functions that
+/// write those tables call it; code that changes them by other means must call it too.
 pub fn note_change() {
     CHANGED.with(|changed| changed.set(true));
 }

@@ -160,6 +160,7 @@ pub fn insert(
             solutions::updated_at.eq(now),
         ))
         .execute(conn)?;
+    super::orgs::note_change();
     Ok(id)
 }
 
@@ -180,5 +181,6 @@ pub fn update(
             solutions::updated_at.eq(now),
         ))
         .execute(conn)?;
+    super::orgs::note_change();
     Ok(changed > 0)
 }

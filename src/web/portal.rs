@@ -57,6 +57,8 @@ pub struct Portal {
     pub policy: LoginPolicy,
     /// The organization uploaded a logo, served at `/portal/{slug}/logo`.
     pub has_logo: bool,
+    /// The latest published solutions (id, topic, title), as lately read.
+    pub latest_solutions: Arc<Vec<(String, String, String)>>,
 }
 
 impl Portal {
@@ -184,6 +186,7 @@ impl Portal {
             org: record.org.clone(),
             policy: record.policy.clone(),
             has_logo: record.has_logo,
+            latest_solutions: record.latest_solutions.clone(),
         })
     }
 
@@ -317,29 +320,24 @@ struct SolutionLine {
     title: String,
 }
 
-/// How many of the latest solutions a portal's home page lists.
-const HOME_SOLUTIONS: i64 = 8;
-
 #[handler]
 async fn home(
     Path(slug): Path<String>,
     Data(app): Data<&Arc<App>>,
     jar: &CookieJar,
 ) -> poem::Result<Response> {
-    let (portal, contact, (requests, solutions)) =
-        Portal::visit_reading(app, &slug, jar, |conn, org, policy, contact| {
-            let requests = match contact {
-                Some(contact) => content::requests_of_contact(conn, &org.id, &contact.id, 10)?,
-                None => Vec::new(),
-            };
-            let solutions = if contact.is_some() || policy.anonymous_solutions {
-                content::latest_published_solutions(conn, &org.id, HOME_SOLUTIONS)?
-            } else {
-                Vec::new()
-            };
-            Ok((requests, solutions))
+    let (portal, contact, requests) =
+        Portal::visit_reading(app, &slug, jar, |conn, org, _, contact| match contact {
+            Some(contact) => content::requests_of_contact(conn, &org.id, &contact.id, 10),
+            None => Ok(Vec::new()),
         })
         .await?;
+    let solutions: &[(String, String, String)] =
+        if contact.is_some() || portal.policy.anonymous_solutions {
+            &portal.latest_solutions
+        } else {
+            &[]
+        };
     let view = HomeView {
         chrome: portal.chrome(app, jar, "Home", contact.as_ref()),
         welcome_text: portal.org.branding.welcome_text.clone(),
@@ -353,8 +351,12 @@ async fn home(
             })
             .collect(),
         solutions: solutions
-            .into_iter()
-            .map(|(id, topic, title)| SolutionLine { id, topic, title })
+            .iter()
+            .map(|(id, topic, title)| SolutionLine {
+                id: id.clone(),
+                topic: topic.clone(),
+                title: title.clone(),
+            })
             .collect(),
     };
     Ok(app.pages.render("portal/home", &view)?.into_response())
