@@ -24,8 +24,69 @@ both_backends!(
     a_transaction_that_panics_leaves_nothing_half_written,
     a_busy_limit_bucket_counts_every_window_exactly,
     a_caller_that_stopped_waiting_finds_nothing_stored,
-    searches_waiting_their_turn_leave_connections_to_other_work
+    searches_waiting_their_turn_leave_connections_to_other_work,
+    counting_in_several_buckets_reads_each_window_then_adds_one_event_per_bucket
 );
+
+/// A code request reads the windows of several buckets, one bucket twice (its hour and its
+/// day), and counts itself in each bucket once; the windows it reads are those from before it
+/// counted, and a refusal afterwards takes its events back with the transaction.
+async fn counting_in_several_buckets_reads_each_window_then_adds_one_event_per_bucket(
+    backend: Backend,
+) {
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
+    // PostgreSQL keeps microseconds.
+    let now = chrono::SubsecRound::trunc_subsecs(Utc::now().naive_utc(), 6);
+    let (hour_ago, day_ago) = (
+        now - chrono::Duration::hours(1),
+        now - chrono::Duration::days(1),
+    );
+    let asked = move || {
+        [
+            ("several:id", hour_ago),
+            ("several:id", day_ago),
+            ("several:ip", hour_ago),
+        ]
+    };
+    let early = now - chrono::Duration::hours(3);
+    let first = app
+        .app
+        .db
+        .transaction(move |conn| {
+            limits::record(conn, Scope::platform(), "several:id", early)?;
+            limits::hold(conn, Scope::platform(), &["several:id", "several:ip"])?;
+            limits::count_each(conn, Scope::platform(), &asked(), now)
+        })
+        .await
+        .unwrap();
+    let counts: Vec<i64> = first.iter().map(|w| w.count).collect();
+    assert_eq!(counts, [0, 1, 0], "windows as they were before counting");
+    assert_eq!(first[0].latest, Some(early));
+    assert_eq!(app.limit_events("several:id").await, 2);
+    assert_eq!(app.limit_events("several:ip").await, 1);
+
+    let refused = app
+        .app
+        .db
+        .transaction(move |conn| {
+            limits::count_each(conn, Scope::platform(), &asked(), now)?;
+            Err::<(), _>(AppError::Conflict("refused on purpose".to_owned()))
+        })
+        .await;
+    assert!(refused.is_err());
+    let second = app
+        .app
+        .db
+        .run(move |conn| limits::windows(conn, Scope::platform(), &asked()))
+        .await
+        .unwrap();
+    let counts: Vec<i64> = second.iter().map(|w| w.count).collect();
+    assert_eq!(counts, [1, 2, 1], "the refused count left nothing behind");
+    assert_eq!(second[0].last_place, Some(2));
+    assert_eq!(second[0].latest, Some(now));
+}
 
 /// PostgreSQL only: SQLite plans each statement from its indexes, with no statistics to go
 /// stale. A connection counts in a bucket while the statistics say the events table is empty,

@@ -373,55 +373,22 @@ impl CodeBuckets {
 
     /// Refuses a request that comes too soon or too often: within the resend cooldown, or
     /// past the hourly or daily codes for the identifier, the hourly requests from the client
-    /// address, or the organization's hourly requests. Answers each bucket's window of the
-    /// last hour, in the order of [`Self::names`].
+    /// address, or the organization's hourly requests.
     fn check(
         &self,
         conn: &mut DbConnection,
         policy: &LoginPolicy,
         platform: &PlatformLimits,
         now: NaiveDateTime,
-    ) -> Result<Vec<(&str, limits::Window)>, AppError> {
-        let hour_ago = now - Duration::hours(1);
-        let identifier = limits::window(conn, self.scope.clone(), &self.identifier, hour_ago)?;
-        if let Some(last) = identifier.latest {
-            let ready_at = last + Duration::seconds(i64::from(policy.resend_cooldown_secs));
-            if ready_at > now {
-                return Err(limited(ready_at - now));
-            }
-        }
-        if identifier.count >= i64::from(policy.codes_per_hour) {
-            return Err(limited(Duration::hours(1)));
-        }
-        let day_ago = now - Duration::days(1);
-        let daily = limits::count_since(conn, self.scope.clone(), &self.identifier, day_ago)?;
-        if daily >= i64::from(policy.codes_per_day) {
-            return Err(limited(Duration::days(1)));
-        }
-        let mut windows = vec![(self.identifier.as_str(), identifier)];
-        let client = (
-            self.client.as_str(),
-            platform.code_requests_per_ip_per_hour,
-            Duration::hours(1),
-        );
-        let whole_org = self.whole_org.then_some((
-            "code:org",
-            platform.code_requests_per_org_per_hour,
-            Duration::minutes(5),
-        ));
-        for (bucket, limit, wait) in std::iter::once(client).chain(whole_org) {
-            let window = limits::window(conn, self.scope.clone(), bucket, hour_ago)?;
-            if window.count >= i64::from(limit) {
-                return Err(limited(wait));
-            }
-            windows.push((bucket, window));
-        }
-        Ok(windows)
+    ) -> Result<(), AppError> {
+        let windows = limits::windows(conn, self.scope.clone(), &self.asked(now))?;
+        self.judge(&windows, policy, platform, now)
     }
 
     /// Checks the limits again and counts the request in every bucket, inside the request's
     /// transaction, holding the buckets so that simultaneous requests are counted one after
-    /// another: a request that the limits refuse here takes its whole transaction back.
+    /// another: a request that the limits refuse here takes its whole transaction back, the
+    /// events just counted with it.
     fn admit(
         &self,
         conn: &mut DbConnection,
@@ -431,8 +398,66 @@ impl CodeBuckets {
     ) -> Result<(), AppError> {
         let names: Vec<&str> = self.names().collect();
         limits::hold(conn, self.scope.clone(), &names)?;
-        let windows = self.check(conn, policy, platform, now)?;
-        limits::record_each(conn, self.scope.clone(), &windows, now)
+        let windows = limits::count_each(conn, self.scope.clone(), &self.asked(now), now)?;
+        self.judge(&windows, policy, platform, now)
+    }
+
+    /// The windows the limits look at, each a bucket and the start of its window: the
+    /// identifier's last hour and last day, the client address's last hour, and the
+    /// organization's last hour when it counts.
+    fn asked(&self, now: NaiveDateTime) -> Vec<(&str, NaiveDateTime)> {
+        let (hour_ago, day_ago) = (now - Duration::hours(1), now - Duration::days(1));
+        let mut asked = vec![
+            (self.identifier.as_str(), hour_ago),
+            (self.identifier.as_str(), day_ago),
+            (self.client.as_str(), hour_ago),
+        ];
+        if self.whole_org {
+            asked.push(("code:org", hour_ago));
+        }
+        asked
+    }
+
+    /// Whether the windows of [`Self::asked`], as read before this request was counted, let
+    /// the request through.
+    fn judge(
+        &self,
+        windows: &[limits::Window],
+        policy: &LoginPolicy,
+        platform: &PlatformLimits,
+        now: NaiveDateTime,
+    ) -> Result<(), AppError> {
+        let [hour, day, client, rest @ ..] = windows else {
+            return Err(AppError::Internal("a limit window went unread".to_owned()));
+        };
+        if let Some(last) = hour.latest {
+            let ready_at = last + Duration::seconds(i64::from(policy.resend_cooldown_secs));
+            if ready_at > now {
+                return Err(limited(ready_at - now));
+            }
+        }
+        let caps = [
+            (hour, policy.codes_per_hour, Duration::hours(1)),
+            (day, policy.codes_per_day, Duration::days(1)),
+            (
+                client,
+                platform.code_requests_per_ip_per_hour,
+                Duration::hours(1),
+            ),
+        ];
+        let whole_org = rest.first().map(|org| {
+            (
+                org,
+                platform.code_requests_per_org_per_hour,
+                Duration::minutes(5),
+            )
+        });
+        for (window, cap, wait) in caps.into_iter().chain(whole_org) {
+            if window.count >= i64::from(cap) {
+                return Err(limited(wait));
+            }
+        }
+        Ok(())
     }
 
     /// Every bucket's name, always in this order.

@@ -20,7 +20,7 @@ use diesel::{
     backend::Backend,
     dsl,
     query_builder::{AstPass, Query, QueryFragment, QueryId},
-    sql_types::{Array, Text},
+    sql_types::{Array, BigInt, Nullable, Text, Timestamp},
 };
 
 use super::{DbConnection, schema::limit_events};
@@ -223,16 +223,122 @@ pub fn window(
             first_place_after(&scope, bucket, since).single_value(),
         )))
         .get_result(conn)?;
-    let count = match (first, last) {
-        (Some(first), Some(last)) => (last - first + 1).max(1),
-        (Some(_), None) => 1,
-        (None, _) => 0,
-    };
-    Ok(Window {
-        latest,
-        count,
-        last_place: last,
-    })
+    Ok(Window::of_places(latest, last, first))
+}
+
+impl Window {
+    /// The window of a bucket whose latest event happened at `latest`, whose highest place is
+    /// `last`, and whose first event inside the window has the place `first`.
+    fn of_places(latest: Option<NaiveDateTime>, last: Option<i64>, first: Option<i64>) -> Self {
+        let count = match (first, last) {
+            (Some(first), Some(last)) => (last - first + 1).max(1),
+            (Some(_), None) => 1,
+            (None, _) => 0,
+        };
+        Self {
+            latest,
+            count,
+            last_place: last,
+        }
+    }
+}
+
+/// The window of each (bucket, since) in `asked`, in that order: on PostgreSQL in one
+/// statement.
+pub fn windows(
+    conn: &mut DbConnection,
+    scope: impl Into<Scope>,
+    asked: &[(&str, NaiveDateTime)],
+) -> Result<Vec<Window>, AppError> {
+    let scope = scope.into();
+    if let DbConnection::Postgresql(pg) = conn {
+        return read_windows(pg, &scope, asked, None);
+    }
+    asked
+        .iter()
+        .map(|&(bucket, since)| window(conn, scope.clone(), bucket, since))
+        .collect()
+}
+
+/// The windows of `asked` as [`windows`] reads them, and one more event recorded in each of
+/// their buckets after the places read, as [`record_each`] would: for a transaction that
+/// [`hold`]s those buckets, and gives its work up when the windows refuse it. On PostgreSQL,
+/// reading and recording are one statement, so the buckets are held for one trip to the
+/// database and the commit.
+pub fn count_each(
+    conn: &mut DbConnection,
+    scope: impl Into<Scope>,
+    asked: &[(&str, NaiveDateTime)],
+    now: NaiveDateTime,
+) -> Result<Vec<Window>, AppError> {
+    let scope = scope.into();
+    if let DbConnection::Postgresql(pg) = conn {
+        return read_windows(pg, &scope, asked, Some(now));
+    }
+    let windows = windows(conn, scope.clone(), asked)?;
+    let mut counted: Vec<(&str, Window)> = Vec::new();
+    for (&(bucket, _), window) in asked.iter().zip(&windows) {
+        if !counted.iter().any(|(seen, _)| *seen == bucket) {
+            counted.push((bucket, *window));
+        }
+    }
+    record_each(conn, scope, &counted, now)?;
+    Ok(windows)
+}
+
+/// One row of [`read_windows`].
+#[derive(diesel::QueryableByName)]
+struct WindowRow {
+    #[diesel(sql_type = Nullable<Timestamp>)]
+    latest: Option<NaiveDateTime>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    last_place: Option<i64>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    first_place: Option<i64>,
+}
+
+/// Each asked bucket's places, read by index, as the subqueries of [`window`] read them.
+/// With `record_at`, the statement also writes one event in each bucket, in the place after
+/// its highest; the rows it answers are read before that write.
+const WINDOWS: &str = "WITH asked AS ( \
+        SELECT name, since, place \
+        FROM unnest($2::text[], $3::timestamp[]) WITH ORDINALITY AS asked (name, since, place) \
+    ), seen AS ( \
+        SELECT asked.place, asked.name, \
+            (SELECT e.occurred_at FROM limit_events e WHERE e.org_id = $1 AND e.bucket = asked.name \
+                ORDER BY e.occurred_at DESC LIMIT 1) AS latest, \
+            (SELECT e.seq FROM limit_events e WHERE e.org_id = $1 AND e.bucket = asked.name \
+                ORDER BY e.seq DESC LIMIT 1) AS last_place, \
+            (SELECT e.seq FROM limit_events e WHERE e.org_id = $1 AND e.bucket = asked.name \
+                AND e.occurred_at > asked.since ORDER BY e.occurred_at, e.seq LIMIT 1) AS first_place \
+        FROM asked \
+    ), counted AS ( \
+        INSERT INTO limit_events (org_id, bucket, occurred_at, seq) \
+        SELECT DISTINCT ON (name) $1, name, GREATEST(latest, $4), COALESCE(last_place, 0) + 1 \
+        FROM seen WHERE $4 IS NOT NULL ORDER BY name \
+    ) \
+    SELECT latest, last_place, first_place FROM seen ORDER BY place";
+
+/// [`windows`] and [`count_each`] on PostgreSQL: one statement, planned when it runs (diesel
+/// keeps no statement of `sql_query` prepared).
+fn read_windows(
+    pg: &mut diesel::PgConnection,
+    Scope(scope): &Scope,
+    asked: &[(&str, NaiveDateTime)],
+    record_at: Option<NaiveDateTime>,
+) -> Result<Vec<Window>, AppError> {
+    let names: Vec<&str> = asked.iter().map(|(bucket, _)| *bucket).collect();
+    let sinces: Vec<NaiveDateTime> = asked.iter().map(|(_, since)| *since).collect();
+    let rows: Vec<WindowRow> = diesel::sql_query(WINDOWS)
+        .bind::<Text, _>(scope)
+        .bind::<Array<Text>, _>(names)
+        .bind::<Array<Timestamp>, _>(sinces)
+        .bind::<Nullable<Timestamp>, _>(record_at)
+        .load(pg)?;
+    Ok(rows
+        .into_iter()
+        .map(|row| Window::of_places(row.latest, row.last_place, row.first_place))
+        .collect())
 }
 
 /// How many events `bucket` holds after `since`.
