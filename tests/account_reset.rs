@@ -407,6 +407,11 @@ async fn reset_requests_have_their_own_limits_and_an_sms_path(backend: Backend) 
 
     let soon = forgot(&browser, "umbrella", "+15550100004").await;
     assert_eq!(soon.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        matches!(soon.retry_after(), Some(1..=60)),
+        "{:?}",
+        soon.headers
+    );
     assert!(soon.body.contains("Try again in"), "{}", soon.body);
     assert_eq!(
         app.limit_events("reset:").await,
@@ -598,6 +603,11 @@ async fn the_common_login_page_resets_in_every_portal_that_knows_the_identifier(
     );
     let soon = ask("pat@shared.example").await;
     assert_eq!(soon.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        soon.retry_after().is_some_and(|secs| secs > 0),
+        "{:?}",
+        soon.headers
+    );
 
     let by_sms = ask("+1 555 010 0099").await;
     assert_eq!(by_sms.comparable_body(), shared.comparable_body());

@@ -415,6 +415,11 @@ async fn a_resend_waits_for_the_cooldown_and_retires_the_old_code(backend: Backe
         .await;
     assert_eq!(early.status, StatusCode::TOO_MANY_REQUESTS);
     assert!(
+        matches!(early.retry_after(), Some(1..=60)),
+        "Retry-After: {:?}",
+        early.headers.get("retry-after")
+    );
+    assert!(
         early.body.contains("You can ask for a new code in"),
         "{}",
         early.body

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     cookies, csrf,
+    errors::after_wait,
     portal::{Chrome, LoginFormView, Portal, render_login, start_session},
     see_other,
 };
@@ -152,7 +153,8 @@ async fn request_code(
                 error_for_code: true,
                 ..LoginFormView::default()
             };
-            render_login(app, jar, &portal, view, StatusCode::TOO_MANY_REQUESTS)
+            let page = render_login(app, jar, &portal, view, StatusCode::TOO_MANY_REQUESTS);
+            after_wait(page, retry_after_secs)
         }
         Err(other) => Err(other.into()),
     }
@@ -200,7 +202,8 @@ pub async fn second_step(
                 )),
                 ..LoginFormView::default()
             };
-            render_login(app, jar, portal, view, StatusCode::TOO_MANY_REQUESTS)
+            let page = render_login(app, jar, portal, view, StatusCode::TOO_MANY_REQUESTS);
+            after_wait(page, retry_after_secs)
         }
         Err(other) => Err(other.into()),
     }
@@ -368,7 +371,8 @@ async fn resend_code(
                 resend_after_secs: u32::try_from(retry_after_secs).unwrap_or(60),
                 ..CodeForm::default()
             };
-            render_code_page(app, jar, &portal, form, StatusCode::TOO_MANY_REQUESTS)
+            let page = render_code_page(app, jar, &portal, form, StatusCode::TOO_MANY_REQUESTS);
+            after_wait(page, retry_after_secs)
         }
         Err(AppError::NotFound) => Ok(see_other(&format!("/portal/{slug}/login"))),
         Err(other) => Err(other.into()),

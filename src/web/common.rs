@@ -222,7 +222,8 @@ pub async fn request_reset(
                 )),
                 ..ForgotForm::default()
             };
-            render_forgot(app, jar, form, StatusCode::TOO_MANY_REQUESTS)
+            let refused = render_forgot(app, jar, form, StatusCode::TOO_MANY_REQUESTS);
+            super::errors::after_wait(refused, retry_after_secs)
         }
         Err(other) => Err(other.into()),
     }
@@ -342,7 +343,8 @@ pub async fn request_code(
                 error_for_code: true,
                 ..LoginFormView::default()
             };
-            render_form(app, jar, view, StatusCode::TOO_MANY_REQUESTS).await
+            let refused = render_form(app, jar, view, StatusCode::TOO_MANY_REQUESTS).await;
+            super::errors::after_wait(refused, retry_after_secs)
         }
         Err(other) => Err(other.into()),
     }

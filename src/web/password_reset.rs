@@ -193,7 +193,8 @@ async fn request_reset(
                 )),
                 ..ForgotForm::default()
             };
-            render_forgot(app, jar, &portal, form, StatusCode::TOO_MANY_REQUESTS)
+            let page = render_forgot(app, jar, &portal, form, StatusCode::TOO_MANY_REQUESTS);
+            super::errors::after_wait(page, retry_after_secs)
         }
         Err(other) => Err(other.into()),
     }

@@ -455,6 +455,10 @@ async fn request_change(
         &client,
     )
     .await;
+    let wait = match &outcome {
+        Err(AppError::RateLimited { retry_after_secs }) => Some(*retry_after_secs),
+        _ => None,
+    };
     let (form, status) = match outcome {
         Ok(change_id) => (
             ChangeForm {
@@ -497,7 +501,11 @@ async fn request_change(
         ),
         Err(other) => return Err(other.into()),
     };
-    render_change(app, jar, (&portal, &contact), form, status).await
+    let answer = render_change(app, jar, (&portal, &contact), form, status).await;
+    match wait {
+        Some(secs) => super::errors::after_wait(answer, secs),
+        None => answer,
+    }
 }
 
 #[derive(Deserialize)]

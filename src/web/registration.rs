@@ -196,7 +196,7 @@ async fn sign_up(
             wait_words(retry_after_secs)
         );
         let errors = (Some(error), SignUpErrors::default());
-        return render_sign_up(
+        let page = render_sign_up(
             app,
             jar,
             &portal,
@@ -204,6 +204,7 @@ async fn sign_up(
             errors,
             StatusCode::TOO_MANY_REQUESTS,
         );
+        return super::errors::after_wait(page, retry_after_secs);
     }
     let form = SignUp {
         name: fields.name.clone(),

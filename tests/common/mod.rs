@@ -439,6 +439,11 @@ pub struct Page {
 }
 
 impl Page {
+    /// The seconds of the `Retry-After` header, when there is one.
+    pub fn retry_after(&self) -> Option<u64> {
+        self.headers.get("retry-after")?.to_str().ok()?.parse().ok()
+    }
+
     /// The `Location` header of a redirect.
     pub fn location(&self) -> &str {
         self.headers
