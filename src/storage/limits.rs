@@ -82,14 +82,12 @@ pub fn record(
     now: NaiveDateTime,
 ) -> Result<(), AppError> {
     let Scope(scope) = scope.into();
-    let latest: Option<(i64, NaiveDateTime)> = Planned(
-        of_bucket(&scope, bucket)
-            .order(limit_events::seq.desc())
-            .select((limit_events::seq, limit_events::occurred_at))
-            .limit(1),
-    )
-    .get_result(conn)
-    .optional()?;
+    let latest = of_bucket(&scope, bucket)
+        .order(limit_events::seq.desc())
+        .select((limit_events::seq, limit_events::occurred_at))
+        .limit(1);
+    let latest: Option<(i64, NaiveDateTime)> =
+        Planned::on(conn, latest).get_result(conn).optional()?;
     let (place, at) = next_place(latest, now);
     insert(conn, &scope, &[(bucket, place, at)])
 }
@@ -216,13 +214,13 @@ pub fn window(
     since: NaiveDateTime,
 ) -> Result<Window, AppError> {
     let Scope(scope) = scope.into();
+    let places = diesel::select((
+        latest_time(&scope, bucket).single_value(),
+        latest_place(&scope, bucket).single_value(),
+        first_place_after(&scope, bucket, since).single_value(),
+    ));
     let (latest, last, first): (Option<NaiveDateTime>, Option<i64>, Option<i64>) =
-        Planned(diesel::select((
-            latest_time(&scope, bucket).single_value(),
-            latest_place(&scope, bucket).single_value(),
-            first_place_after(&scope, bucket, since).single_value(),
-        )))
-        .get_result(conn)?;
+        Planned::on(conn, places).get_result(conn)?;
     Ok(Window::of_places(latest, last, first))
 }
 
@@ -365,9 +363,22 @@ pub fn sweep(conn: &mut DbConnection, before: NaiveDateTime) -> Result<usize, Ap
 /// table that was nearly empty when a connection first counted in it (a new install, or the
 /// quiet hour before a burst of code requests) keeps a plan that reads every event, and the
 /// burst then pays for that walk on each count, while it holds its buckets, until the next
-/// ANALYZE. Left unprepared, each count is planned for the events there are.
+/// ANALYZE. Left unprepared, each count is planned for the events there are. SQLite keeps
+/// such statements prepared: its plans do not follow statistics (the bundled build has the
+/// query planner stability guarantee), and preparing anew would only cost time.
 #[derive(Debug, Clone, Copy)]
-struct Planned<Q>(Q);
+struct Planned<Q> {
+    query: Q,
+    afresh: bool,
+}
+
+impl<Q> Planned<Q> {
+    /// `query`, as `conn`'s database should plan it.
+    fn on(conn: &DbConnection, query: Q) -> Self {
+        let afresh = matches!(conn, DbConnection::Postgresql(_));
+        Self { query, afresh }
+    }
+}
 
 impl<Q> QueryId for Planned<Q> {
     type QueryId = ();
@@ -380,8 +391,10 @@ impl<Q: Query> Query for Planned<Q> {
 
 impl<Q: QueryFragment<DB>, DB: Backend> QueryFragment<DB> for Planned<Q> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
-        out.unsafe_to_cache_prepared();
-        self.0.walk_ast(out)
+        if self.afresh {
+            out.unsafe_to_cache_prepared();
+        }
+        self.query.walk_ast(out)
     }
 }
 
