@@ -56,7 +56,6 @@ async fn counting_in_several_buckets_reads_each_window_then_adds_one_event_per_b
         .db
         .transaction(move |conn| {
             limits::record(conn, Scope::platform(), "several:id", early)?;
-            limits::hold(conn, Scope::platform(), &["several:id", "several:ip"])?;
             limits::count_each(conn, Scope::platform(), &asked(), now)
         })
         .await

@@ -396,15 +396,14 @@ impl CodeBuckets {
         platform: &PlatformLimits,
         now: NaiveDateTime,
     ) -> Result<(), AppError> {
-        let names: Vec<&str> = self.names().collect();
-        limits::hold(conn, self.scope.clone(), &names)?;
         let windows = limits::count_each(conn, self.scope.clone(), &self.asked(now), now)?;
         self.judge(&windows, policy, platform, now)
     }
 
     /// The windows the limits look at, each a bucket and the start of its window: the
     /// identifier's last hour and last day, the client address's last hour, and the
-    /// organization's last hour when it counts.
+    /// organization's last hour when it counts. Always in this order, which is also the order
+    /// in which a request holds the buckets.
     fn asked(&self, now: NaiveDateTime) -> Vec<(&str, NaiveDateTime)> {
         let (hour_ago, day_ago) = (now - Duration::hours(1), now - Duration::days(1));
         let mut asked = vec![
@@ -458,14 +457,6 @@ impl CodeBuckets {
             }
         }
         Ok(())
-    }
-
-    /// Every bucket's name, always in this order.
-    fn names(&self) -> impl Iterator<Item = &str> {
-        let whole_org = self.whole_org.then_some("code:org");
-        [self.identifier.as_str(), self.client.as_str()]
-            .into_iter()
-            .chain(whole_org)
     }
 }
 

@@ -47,8 +47,9 @@ impl From<&OrgId> for Scope {
 /// that a check and the recording after it see every other transaction's events of those
 /// buckets and are seen by them. SQLite runs one writing transaction at a time already; on
 /// PostgreSQL this takes an advisory lock named after each bucket, in the order given, in one
-/// statement, held to the end of the transaction. Transactions that hold several buckets name
-/// them in one order, so none waits on another in a circle.
+/// statement, held to the end of the transaction; a bucket named twice is held once, since a
+/// transaction never waits for its own lock. Transactions that hold several buckets name them
+/// in one order, so none waits on another in a circle.
 pub fn hold(
     conn: &mut DbConnection,
     scope: impl Into<Scope>,
@@ -92,25 +93,25 @@ pub fn record(
     insert(conn, &scope, &[(bucket, place, at)])
 }
 
-/// Records one event in each bucket of `counted`, each read by [`window`] in the running
-/// transaction while it [`hold`]s them: the places come from those readings, and all the
-/// events go in one statement.
-pub fn record_each(
+/// Records one event in each bucket of `asked`, once however often the bucket is asked,
+/// after the places of its window in `windows`, read in the running transaction while it
+/// [`hold`]s the buckets.
+fn record_each(
     conn: &mut DbConnection,
-    scope: impl Into<Scope>,
-    counted: &[(&str, Window)],
+    Scope(scope): &Scope,
+    asked: &[(&str, NaiveDateTime)],
+    windows: &[Window],
     now: NaiveDateTime,
 ) -> Result<(), AppError> {
-    let Scope(scope) = scope.into();
-    let events: Vec<_> = counted
-        .iter()
-        .map(|(bucket, window)| {
-            let latest = window.last_place.zip(window.latest);
-            let (place, at) = next_place(latest, now);
-            (*bucket, place, at)
-        })
-        .collect();
-    insert(conn, &scope, &events)
+    let mut events: Vec<(&str, i64, NaiveDateTime)> = Vec::new();
+    for (&(bucket, _), window) in asked.iter().zip(windows) {
+        if events.iter().any(|(seen, ..)| *seen == bucket) {
+            continue;
+        }
+        let (place, at) = next_place(window.last_place.zip(window.latest), now);
+        events.push((bucket, place, at));
+    }
+    insert(conn, scope, &events)
 }
 
 /// The place and time of an event recorded at `now` after the bucket's `latest` place and
@@ -258,11 +259,11 @@ pub fn windows(
         .collect()
 }
 
-/// The windows of `asked` as [`windows`] reads them, and one more event recorded in each of
-/// their buckets after the places read, as [`record_each`] would: for a transaction that
-/// [`hold`]s those buckets, and gives its work up when the windows refuse it. On PostgreSQL,
-/// reading and recording are one statement, so the buckets are held for one trip to the
-/// database and the commit.
+/// Holds the buckets of `asked` in their order ([`hold`]; a bucket asked twice is held once),
+/// reads their windows as [`windows`] does, and records one more event in each bucket after
+/// the places read. The windows answered are those from before the events: a caller that
+/// they refuse gives its transaction up, and the events with it. On PostgreSQL, reading and
+/// recording are one statement, so the buckets are held for that trip and the commit.
 pub fn count_each(
     conn: &mut DbConnection,
     scope: impl Into<Scope>,
@@ -270,17 +271,13 @@ pub fn count_each(
     now: NaiveDateTime,
 ) -> Result<Vec<Window>, AppError> {
     let scope = scope.into();
+    let buckets: Vec<&str> = asked.iter().map(|&(bucket, _)| bucket).collect();
+    hold(conn, scope.clone(), &buckets)?;
     if let DbConnection::Postgresql(pg) = conn {
         return read_windows(pg, &scope, asked, Some(now));
     }
     let windows = windows(conn, scope.clone(), asked)?;
-    let mut counted: Vec<(&str, Window)> = Vec::new();
-    for (&(bucket, _), window) in asked.iter().zip(&windows) {
-        if !counted.iter().any(|(seen, _)| *seen == bucket) {
-            counted.push((bucket, *window));
-        }
-    }
-    record_each(conn, scope, &counted, now)?;
+    record_each(conn, &scope, asked, &windows, now)?;
     Ok(windows)
 }
 
