@@ -377,9 +377,11 @@ impl<Q> Planned<Q> {
     }
 }
 
-impl<Q> QueryId for Planned<Q> {
-    type QueryId = ();
-    const HAS_STATIC_QUERY_ID: bool = false;
+/// The query's own id: where the statement may be kept (SQLite), diesel finds it by that id
+/// without writing out its SQL; where it may not (`afresh`), diesel never looks it up.
+impl<Q: QueryId> QueryId for Planned<Q> {
+    type QueryId = Q::QueryId;
+    const HAS_STATIC_QUERY_ID: bool = Q::HAS_STATIC_QUERY_ID;
 }
 
 impl<Q: Query> Query for Planned<Q> {
