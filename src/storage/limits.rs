@@ -292,30 +292,46 @@ struct WindowRow {
     first_place: Option<i64>,
 }
 
-/// Each asked bucket's places, read by index, as the subqueries of [`window`] read them.
-/// With `record_at`, the statement also writes one event in each bucket, in the place after
-/// its highest; the rows it answers are read before that write.
-const WINDOWS: &str = "WITH asked AS ( \
-        SELECT name, since, place \
-        FROM unnest($2::text[], $3::timestamp[]) WITH ORDINALITY AS asked (name, since, place) \
-    ), seen AS ( \
-        SELECT asked.place, asked.name, \
-            (SELECT e.occurred_at FROM limit_events e WHERE e.org_id = $1 AND e.bucket = asked.name \
-                ORDER BY e.occurred_at DESC LIMIT 1) AS latest, \
-            (SELECT e.seq FROM limit_events e WHERE e.org_id = $1 AND e.bucket = asked.name \
-                ORDER BY e.seq DESC LIMIT 1) AS last_place, \
-            (SELECT e.seq FROM limit_events e WHERE e.org_id = $1 AND e.bucket = asked.name \
-                AND e.occurred_at > asked.since ORDER BY e.occurred_at, e.seq LIMIT 1) AS first_place \
-        FROM asked \
-    ), counted AS ( \
+/// The start of the statements of [`read_windows`]: `seen` holds each asked bucket's places,
+/// read by index as the subqueries of [`window`] read them, in the order asked (`place`).
+macro_rules! seen_places {
+    () => {
+        "WITH asked AS ( \
+            SELECT name, since, place \
+            FROM unnest($2::text[], $3::timestamp[]) WITH ORDINALITY AS asked (name, since, place) \
+        ), seen AS ( \
+            SELECT asked.place, asked.name, \
+                (SELECT e.occurred_at FROM limit_events e WHERE e.org_id = $1 AND e.bucket = asked.name \
+                    ORDER BY e.occurred_at DESC LIMIT 1) AS latest, \
+                (SELECT e.seq FROM limit_events e WHERE e.org_id = $1 AND e.bucket = asked.name \
+                    ORDER BY e.seq DESC LIMIT 1) AS last_place, \
+                (SELECT e.seq FROM limit_events e WHERE e.org_id = $1 AND e.bucket = asked.name \
+                    AND e.occurred_at > asked.since ORDER BY e.occurred_at, e.seq LIMIT 1) AS first_place \
+            FROM asked \
+        )"
+    };
+}
+
+/// Every asked bucket's places.
+const WINDOWS: &str = concat!(
+    seen_places!(),
+    " SELECT latest, last_place, first_place FROM seen ORDER BY place"
+);
+
+/// Every asked bucket's places, and one event written at `$4` in each bucket, in the place
+/// after its highest; the rows answered are read before that write.
+const COUNT_EACH: &str = concat!(
+    seen_places!(),
+    ", counted AS ( \
         INSERT INTO limit_events (org_id, bucket, occurred_at, seq) \
         SELECT DISTINCT ON (name) $1, name, GREATEST(latest, $4), COALESCE(last_place, 0) + 1 \
-        FROM seen WHERE $4 IS NOT NULL ORDER BY name \
+        FROM seen ORDER BY name \
     ) \
-    SELECT latest, last_place, first_place FROM seen ORDER BY place";
+    SELECT latest, last_place, first_place FROM seen ORDER BY place"
+);
 
-/// [`windows`] and [`count_each`] on PostgreSQL: one statement, planned when it runs (diesel
-/// keeps no statement of `sql_query` prepared).
+/// [`windows`] and, with `record_at`, [`count_each`] on PostgreSQL: one statement, planned
+/// when it runs (diesel keeps no statement of `sql_query` prepared).
 fn read_windows(
     pg: &mut diesel::PgConnection,
     Scope(scope): &Scope,
@@ -324,12 +340,16 @@ fn read_windows(
 ) -> Result<Vec<Window>, AppError> {
     let names: Vec<&str> = asked.iter().map(|(bucket, _)| *bucket).collect();
     let sinces: Vec<NaiveDateTime> = asked.iter().map(|(_, since)| *since).collect();
-    let rows: Vec<WindowRow> = diesel::sql_query(WINDOWS)
-        .bind::<Text, _>(scope)
-        .bind::<Array<Text>, _>(names)
-        .bind::<Array<Timestamp>, _>(sinces)
-        .bind::<Nullable<Timestamp>, _>(record_at)
-        .load(pg)?;
+    let read = move |sql: &'static str| {
+        diesel::sql_query(sql)
+            .bind::<Text, _>(scope)
+            .bind::<Array<Text>, _>(names)
+            .bind::<Array<Timestamp>, _>(sinces)
+    };
+    let rows: Vec<WindowRow> = match record_at {
+        Some(now) => read(COUNT_EACH).bind::<Timestamp, _>(now).load(pg)?,
+        None => read(WINDOWS).load(pg)?,
+    };
     Ok(rows
         .into_iter()
         .map(|row| Window::of_places(row.latest, row.last_place, row.first_place))
