@@ -186,8 +186,6 @@ impl Problem {
     }
 }
 
-/// Turns any error under `/api/` into a problem document, keeping one an API handler already
-/// made.
 /// A page refusing a request that comes too soon, with `Retry-After` saying in how many
 /// seconds to try again, as every 429 of the API says it.
 pub fn after_wait(page: poem::Result<Response>, retry_after_secs: u64) -> poem::Result<Response> {
@@ -199,6 +197,8 @@ pub fn after_wait(page: poem::Result<Response>, retry_after_secs: u64) -> poem::
     })
 }
 
+/// Turns any error under `/api/` into a problem document, keeping one an API handler already
+/// made.
 fn problem_response(error: poem::Error, request_id: &str) -> Response {
     if let Some(app_error) = error.downcast_ref::<AppError>() {
         if matches!(app_error, AppError::Internal(_) | AppError::Unavailable(_)) {
