@@ -26,7 +26,9 @@
 //!
 //! The clients share the machine's cores with the server: the figures are what one machine
 //! does as client and server together. The PostgreSQL run needs `PORTICO_TEST_POSTGRES_URL`;
-//! it makes its own database and drops it. Run: `cargo bench --bench speed`.
+//! it makes its own database and drops it, and the server reaches a database on the same
+//! host without TLS, as the README advises, unless the URL sets `sslmode` itself. Run:
+//! `cargo bench --bench speed`.
 //! `PORTICO_BENCH_ONLY` (say `sqlite,codes`) runs only the named backends and measures:
 //! `sqlite`, `postgres`, `logins`, `codes`, `pages`, `storm`, `readings`.
 
@@ -160,9 +162,14 @@ async fn main() {
             diesel::sql_query(format!("CREATE DATABASE {name}"))
                 .execute(&mut conn)
                 .unwrap();
-            let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+            let (address, options) = admin.split_once('?').unwrap_or((&admin, ""));
+            let base = address.rsplit_once('/').map_or(address, |(b, _)| b);
             let pg_dir = tempfile::tempdir().unwrap();
-            let url = format!("{base}/{name}");
+            let url = match options {
+                "" => format!("{base}/{name}"),
+                options => format!("{base}/{name}?{options}"),
+            };
+            let url = on_this_host(&url);
             run(&mut table, 1, &url, pg_dir.path(), contacts, secs).await;
             diesel::sql_query(format!("DROP DATABASE {name} WITH (FORCE)"))
                 .execute(&mut conn)
@@ -262,6 +269,20 @@ async fn logins(table: &mut Table, run: &Backend<'_>) {
         ),
     );
     table.put("L/H", ">= 0.9", column, format!("{:.2}", logins / hashes));
+}
+
+/// `url` as the README advises for a database on the same host: without TLS, unless the URL
+/// chooses its `sslmode` itself.
+fn on_this_host(url: &str) -> String {
+    let host = url.split_once('@').map_or(url, |(_, rest)| rest);
+    let local = ["127.0.0.1", "localhost", "[::1]"]
+        .iter()
+        .any(|name| host.starts_with(name));
+    if !local || url.contains("sslmode=") {
+        return url.to_owned();
+    }
+    let joint = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{joint}sslmode=disable")
 }
 
 /// Complete code logins.

@@ -62,6 +62,7 @@ both_backends!(
     wrong_expired_used_and_foreign_codes_get_one_answer,
     twenty_concurrent_right_guesses_make_exactly_one_session,
     twenty_concurrent_wrong_guesses_are_all_counted_and_kill_the_code,
+    wrong_codes_pause_the_contacts_codes_for_a_while,
     a_resend_waits_for_the_cooldown_and_retires_the_old_code,
     unknown_and_disabled_identifiers_are_answered_alike_and_sent_nothing,
     letters_and_spaces_in_the_code,
@@ -393,6 +394,53 @@ async fn twenty_concurrent_wrong_guesses_are_all_counted_and_kill_the_code(backe
         StatusCode::UNAUTHORIZED,
         "the code is dead at its limit"
     );
+}
+
+/// Once a contact's wrong codes of the last hour reach the policy's number, its codes are
+/// paused for a quarter of an hour: the right code is refused, and a new request is answered
+/// as ever but sends nothing. After the pause a request sends a code that works.
+async fn wrong_codes_pause_the_contacts_codes_for_a_while(backend: Backend) {
+    let (smtp, sms) = (
+        SmtpReceiver::start().await,
+        SmsReceiver::start(Mode::Accept).await,
+    );
+    let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
+        return;
+    };
+    app.adjust_policy("globex", |policy| policy.code_failures_per_hour = 2)
+        .await;
+    let browser = app.browser();
+    let page = browser.request_code("globex", "demo@globex.example").await;
+    let code = smtp.wait_for("demo@globex.example", 1).await.code();
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    for _ in 0..2 {
+        let answer = browser.enter_code("globex", &page, wrong).await;
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+    }
+    let right = browser.enter_code("globex", &page, &code).await;
+    assert_eq!(
+        right.status,
+        StatusCode::UNAUTHORIZED,
+        "a paused code worked"
+    );
+    assert!(!right.is_logged_in());
+
+    // Past the resend cooldown, within the pause.
+    app.age_limit_events(120).await;
+    let paused = browser.request_code("globex", "demo@globex.example").await;
+    assert_eq!(paused.status, StatusCode::OK);
+    assert!(!paused.hidden("login_id").is_empty());
+    assert_eq!(
+        app.deliveries("globex").await.len(),
+        1,
+        "a code was sent while paused"
+    );
+
+    app.age_limit_events(15 * 60).await;
+    let page = browser.request_code("globex", "demo@globex.example").await;
+    let code = smtp.wait_for("demo@globex.example", 2).await.code();
+    let answer = browser.enter_code("globex", &page, &code).await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER);
 }
 
 async fn a_resend_waits_for_the_cooldown_and_retires_the_old_code(backend: Backend) {

@@ -24,6 +24,7 @@ both_backends!(
     one_portals_session_does_not_count_on_another,
     a_tampered_cookie_is_no_session,
     logout_ends_the_session_for_good,
+    logging_in_again_replaces_the_browsers_session,
     repeated_wrong_passwords_lock_the_contact,
     simultaneous_guesses_get_no_more_checks_than_the_lockout_allows,
     disabled_contact_is_refused_like_a_wrong_password,
@@ -383,6 +384,74 @@ async fn logout_ends_the_session_for_good(backend: Backend) {
         !replay.contains("Hello,"),
         "the old token still works after logout"
     );
+}
+
+/// A browser that logs in again at a portal swaps its session there for the new one: the old
+/// token stops working and one session is stored, while its session at another portal stays.
+async fn logging_in_again_replaces_the_browsers_session(backend: Backend) {
+    let Some(app) = TestApp::demo(backend).await else {
+        return;
+    };
+    let browser = app.browser();
+    let at_umbrella = browser
+        .password_login("umbrella", "demo@umbrella.example", DEMO_PASSWORD)
+        .await;
+    let umbrella_token = session_token(&at_umbrella, "umbrella");
+    // The login form, opened before logging in, in a second tab say.
+    let form = browser.get("/portal/acme/login").await;
+    let first = browser
+        .password_login("acme", "demo@acme.example", DEMO_PASSWORD)
+        .await;
+    let first_token = session_token(&first, "acme");
+
+    let fields = [
+        ("csrf", form.csrf()),
+        ("identifier", "demo@acme.example".to_owned()),
+        ("password", DEMO_PASSWORD.to_owned()),
+    ];
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let again = browser.post_form("/portal/acme/login", &fields).await;
+    assert_eq!(again.status, StatusCode::SEE_OTHER);
+    let second_token = session_token(&again, "acme");
+    assert_ne!(first_token, second_token);
+    assert!(browser.get("/portal/acme/").await.body.contains("Hello,"));
+    let replay = get_with_cookie(
+        &app,
+        "/portal/acme/",
+        &format!("portico_session_acme={first_token}"),
+    )
+    .await;
+    assert!(!replay.contains("Hello,"), "the replaced token still works");
+    assert_eq!(stored_sessions(&app, "acme").await, 1);
+
+    assert_eq!(stored_sessions(&app, "umbrella").await, 1);
+    let umbrella = get_with_cookie(
+        &app,
+        "/portal/umbrella/",
+        &format!("portico_session_umbrella={umbrella_token}"),
+    )
+    .await;
+    assert!(
+        umbrella.contains("Hello,"),
+        "the other portal's session ended"
+    );
+}
+
+/// How many contact sessions the organization has stored.
+async fn stored_sessions(app: &TestApp, slug: &str) -> i64 {
+    use diesel::prelude::*;
+    use portico::storage::schema::contact_sessions;
+    let org_id = app.org_id(slug).await;
+    app.app
+        .db
+        .run(move |conn| {
+            Ok(contact_sessions::table
+                .filter(contact_sessions::org_id.eq(org_id))
+                .count()
+                .get_result(conn)?)
+        })
+        .await
+        .unwrap()
 }
 
 async fn repeated_wrong_passwords_lock_the_contact(backend: Backend) {

@@ -293,16 +293,19 @@ async fn plan(
                     (attempt, false, contact)
                 }
             };
-            CodeBuckets::of_org(&org_id, &attempt.identifier_hash, &ip)
-                .check(conn, &policy, &platform, now)?;
             let mut attempt = attempt;
             let recipient = candidate.filter(|c| {
                 c.status == ContactStatus::Active && has_destination(c, policy.otp_channel)
             });
-            let recipient = match recipient {
-                Some(contact) if is_paused(conn, &policy, &contact, now)? => None,
-                other => other,
-            };
+            let failures = recipient.as_ref().map(failure_bucket);
+            let paused = CodeBuckets::of_org(&org_id, &attempt.identifier_hash, &ip).check(
+                conn,
+                &policy,
+                &platform,
+                now,
+                failures.as_deref(),
+            )?;
+            let recipient = recipient.filter(|_| !paused);
             if fresh {
                 attempt.contact_id = recipient.as_ref().map(|c| c.id);
             }
@@ -373,16 +376,26 @@ impl CodeBuckets {
 
     /// Refuses a request that comes too soon or too often: within the resend cooldown, or
     /// past the hourly or daily codes for the identifier, the hourly requests from the client
-    /// address, or the organization's hourly requests.
+    /// address, or the organization's hourly requests. Reads the wrong codes of the contact
+    /// whose `failures` bucket is given in the same trip, and answers whether they pause its
+    /// codes ([`is_paused`]).
     fn check(
         &self,
         conn: &mut DbConnection,
         policy: &LoginPolicy,
         platform: &PlatformLimits,
         now: NaiveDateTime,
-    ) -> Result<(), AppError> {
-        let windows = limits::windows(conn, self.scope.clone(), &self.asked(now))?;
-        self.judge(&windows, policy, platform, now)
+        failures: Option<&str>,
+    ) -> Result<bool, AppError> {
+        let mut asked = self.asked(now);
+        let counted = asked.len();
+        if let Some(bucket) = failures {
+            asked.push((bucket, now - Duration::hours(1)));
+        }
+        let windows = limits::windows(conn, self.scope.clone(), &asked)?;
+        let (counted, read) = windows.split_at(counted);
+        self.judge(counted, policy, platform, now)?;
+        Ok(read.first().is_some_and(|w| pauses(w, policy, now)))
     }
 
     /// Checks the limits again and counts the request in every bucket, inside the request's
@@ -473,14 +486,23 @@ fn is_paused(
     contact: &Contact,
     now: NaiveDateTime,
 ) -> Result<bool, AppError> {
-    let bucket = format!("code:fail:{}", contact.id);
+    let bucket = failure_bucket(contact);
     let failures = limits::window(conn, &contact.org_id, &bucket, now - Duration::hours(1))?;
-    if failures.count < i64::from(policy.code_failures_per_hour) {
-        return Ok(false);
-    }
-    Ok(failures
-        .latest
-        .is_some_and(|last| last + Duration::seconds(FAILURE_PAUSE_SECS) > now))
+    Ok(pauses(&failures, policy, now))
+}
+
+/// The bucket of the contact's wrong codes.
+fn failure_bucket(contact: &Contact) -> String {
+    format!("code:fail:{}", contact.id)
+}
+
+/// Whether the wrong codes of the last hour, as `failures` holds them, pause codes now: there
+/// were as many as the policy allows, and the latest is less than the pause ago.
+fn pauses(failures: &limits::Window, policy: &LoginPolicy, now: NaiveDateTime) -> bool {
+    failures.count >= i64::from(policy.code_failures_per_hour)
+        && failures
+            .latest
+            .is_some_and(|last| last + Duration::seconds(FAILURE_PAUSE_SECS) > now)
 }
 
 fn has_destination(contact: &Contact, channel: OtpChannel) -> bool {
@@ -660,7 +682,7 @@ fn check_code(
     else {
         return Ok(CodeCheck::Refused);
     };
-    let failure_bucket = format!("code:fail:{contact_id}");
+    let failure_bucket = failure_bucket(&contact);
     if is_paused(conn, policy, &contact, now)? {
         limits::record(conn, org_id, &failure_bucket, now)?;
         return Ok(CodeCheck::Refused);
@@ -732,7 +754,7 @@ async fn make_common_code(
     let (buckets, candidates) = app
         .db
         .run(move |conn| {
-            buckets.check(conn, &LoginPolicy::default(), &platform, now)?;
+            buckets.check(conn, &LoginPolicy::default(), &platform, now, None)?;
             Ok((buckets, common_candidates(conn, &lookup, now)?))
         })
         .await?;

@@ -24,6 +24,7 @@ use crate::{
     metrics::LoginOutcome,
     secret::SecretString,
     storage::{
+        DbConnection,
         accounts::{self, Admission, ContactCredentials},
         audit, orgs,
         sessions::{self, NewSession},
@@ -126,27 +127,49 @@ pub async fn open_session(
     method: &'static str,
     client: &ClientInfo,
 ) -> Result<SecretString, AppError> {
+    replace_session(app, policy, contact, method, client, None).await
+}
+
+/// Opens a session for a proven contact as [`open_session`] does, and ends the session of
+/// the organization that had the token `replaced` (the browser's earlier session), in one
+/// transaction: the browser never holds two sessions, nor none while the new one is written.
+pub async fn replace_session(
+    app: &App,
+    policy: &LoginPolicy,
+    contact: &Contact,
+    method: &'static str,
+    client: &ClientInfo,
+    replaced: Option<&SecretString>,
+) -> Result<SecretString, AppError> {
     let token = session::new_token();
     let token_hash = session::token_hash(&token);
+    let replaced = replaced.map(session::token_hash);
+    let replaces = replaced.is_some();
     let now = Utc::now().naive_utc();
     let expires_at = now + Duration::seconds(i64::from(policy.session_absolute_secs));
     let (org_id, contact_id, client) = (contact.org_id, contact.id, client.clone());
-    app.db
-        .write(move |conn| {
-            sessions::insert(
-                conn,
-                &NewSession {
-                    org_id: &org_id,
-                    contact_id: &contact_id,
-                    token_hash: &token_hash,
-                    auth_method: method,
-                    now,
-                    expires_at,
-                    client: &client,
-                },
-            )
-        })
-        .await?;
+    let open = move |conn: &mut DbConnection| {
+        if let Some(replaced) = &replaced {
+            sessions::delete_by_token(conn, &org_id, replaced)?;
+        }
+        sessions::insert(
+            conn,
+            &NewSession {
+                org_id: &org_id,
+                contact_id: &contact_id,
+                token_hash: &token_hash,
+                auth_method: method,
+                now,
+                expires_at,
+                client: &client,
+            },
+        )
+    };
+    if replaces {
+        app.db.transaction(open).await?;
+    } else {
+        app.db.write(open).await?;
+    }
     Ok(token)
 }
 

@@ -582,8 +582,16 @@ pub async fn start_session(
     method: &'static str,
     client: &ClientInfo,
 ) -> poem::Result<Response> {
-    end_session(app, jar, portal).await?;
-    let token = login::open_session(app, &portal.policy, contact, method, client).await?;
+    let earlier = portal.session_token(app, jar);
+    let token = login::replace_session(
+        app,
+        &portal.policy,
+        contact,
+        method,
+        client,
+        earlier.as_ref(),
+    )
+    .await?;
     let name = cookies::session_name(app, &portal.org.slug);
     jar.add(cookies::build(
         app,
