@@ -63,6 +63,7 @@ both_backends!(
     twenty_concurrent_right_guesses_make_exactly_one_session,
     twenty_concurrent_wrong_guesses_are_all_counted_and_kill_the_code,
     wrong_codes_pause_the_contacts_codes_for_a_while,
+    a_code_login_replaces_the_browsers_session,
     a_resend_waits_for_the_cooldown_and_retires_the_old_code,
     unknown_and_disabled_identifiers_are_answered_alike_and_sent_nothing,
     letters_and_spaces_in_the_code,
@@ -441,6 +442,56 @@ async fn wrong_codes_pause_the_contacts_codes_for_a_while(backend: Backend) {
     let code = smtp.wait_for("demo@globex.example", 2).await.code();
     let answer = browser.enter_code("globex", &page, &code).await;
     assert_eq!(answer.status, StatusCode::SEE_OTHER);
+}
+
+/// Logging in by code again swaps the browser's session for the new one: the old token stops
+/// working and one session is stored.
+async fn a_code_login_replaces_the_browsers_session(backend: Backend) {
+    let (smtp, sms) = (
+        SmtpReceiver::start().await,
+        SmsReceiver::start(Mode::Accept).await,
+    );
+    let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
+        return;
+    };
+    let browser = app.browser();
+    // The login form, opened before logging in, in a second tab say.
+    let form = browser.get("/portal/globex/login").await;
+    let page = browser.request_code("globex", "demo@globex.example").await;
+    let code = smtp.wait_for("demo@globex.example", 1).await.code();
+    let first = browser.enter_code("globex", &page, &code).await;
+    assert_eq!(first.status, StatusCode::SEE_OTHER);
+    let first_token = first.session_cookie("globex");
+
+    app.age_limit_events(120).await;
+    let fields = [
+        ("csrf", form.csrf()),
+        ("identifier", "demo@globex.example".to_owned()),
+    ];
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let page = browser
+        .post_form("/portal/globex/login/code", &fields)
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    let code = smtp.wait_for("demo@globex.example", 2).await.code();
+    let again = browser.enter_code("globex", &page, &code).await;
+    assert_eq!(again.status, StatusCode::SEE_OTHER);
+    assert_ne!(again.session_cookie("globex"), first_token);
+    assert!(browser.get("/portal/globex/").await.is_logged_in());
+    assert_eq!(app.stored_sessions("globex").await, 1);
+    let replay = reqwest::Client::new()
+        .get(format!("{}/portal/globex/", app.base))
+        .header("cookie", format!("portico_session_globex={first_token}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !replay.contains("Hello, "),
+        "the replaced token still works"
+    );
 }
 
 async fn a_resend_waits_for_the_cooldown_and_retires_the_old_code(backend: Backend) {

@@ -302,7 +302,7 @@ async fn one_portals_session_does_not_count_on_another(backend: Backend) {
     let answer = browser
         .password_login("acme", "demo@acme.example", DEMO_PASSWORD)
         .await;
-    let token = session_token(&answer, "acme");
+    let token = answer.session_cookie("acme");
 
     // The same browser on another portal is not logged in there.
     let globex = browser.get("/portal/globex/").await;
@@ -336,7 +336,7 @@ async fn a_tampered_cookie_is_no_session(backend: Backend) {
     let answer = browser
         .password_login("acme", "demo@acme.example", DEMO_PASSWORD)
         .await;
-    let token = session_token(&answer, "acme");
+    let token = answer.session_cookie("acme");
     let mut tampered = token.clone().into_bytes();
     tampered[10] = if tampered[10] == b'A' { b'B' } else { b'A' };
     let tampered = String::from_utf8(tampered).unwrap();
@@ -365,7 +365,7 @@ async fn logout_ends_the_session_for_good(backend: Backend) {
     let answer = browser
         .password_login("acme", "demo@acme.example", DEMO_PASSWORD)
         .await;
-    let token = session_token(&answer, "acme");
+    let token = answer.session_cookie("acme");
 
     let home = browser.get("/portal/acme/").await;
     let out = browser
@@ -396,13 +396,13 @@ async fn logging_in_again_replaces_the_browsers_session(backend: Backend) {
     let at_umbrella = browser
         .password_login("umbrella", "demo@umbrella.example", DEMO_PASSWORD)
         .await;
-    let umbrella_token = session_token(&at_umbrella, "umbrella");
+    let umbrella_token = at_umbrella.session_cookie("umbrella");
     // The login form, opened before logging in, in a second tab say.
     let form = browser.get("/portal/acme/login").await;
     let first = browser
         .password_login("acme", "demo@acme.example", DEMO_PASSWORD)
         .await;
-    let first_token = session_token(&first, "acme");
+    let first_token = first.session_cookie("acme");
 
     let fields = [
         ("csrf", form.csrf()),
@@ -412,7 +412,7 @@ async fn logging_in_again_replaces_the_browsers_session(backend: Backend) {
     let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let again = browser.post_form("/portal/acme/login", &fields).await;
     assert_eq!(again.status, StatusCode::SEE_OTHER);
-    let second_token = session_token(&again, "acme");
+    let second_token = again.session_cookie("acme");
     assert_ne!(first_token, second_token);
     assert!(browser.get("/portal/acme/").await.body.contains("Hello,"));
     let replay = get_with_cookie(
@@ -422,9 +422,9 @@ async fn logging_in_again_replaces_the_browsers_session(backend: Backend) {
     )
     .await;
     assert!(!replay.contains("Hello,"), "the replaced token still works");
-    assert_eq!(stored_sessions(&app, "acme").await, 1);
+    assert_eq!(app.stored_sessions("acme").await, 1);
 
-    assert_eq!(stored_sessions(&app, "umbrella").await, 1);
+    assert_eq!(app.stored_sessions("umbrella").await, 1);
     let umbrella = get_with_cookie(
         &app,
         "/portal/umbrella/",
@@ -435,23 +435,6 @@ async fn logging_in_again_replaces_the_browsers_session(backend: Backend) {
         umbrella.contains("Hello,"),
         "the other portal's session ended"
     );
-}
-
-/// How many contact sessions the organization has stored.
-async fn stored_sessions(app: &TestApp, slug: &str) -> i64 {
-    use diesel::prelude::*;
-    use portico::storage::schema::contact_sessions;
-    let org_id = app.org_id(slug).await;
-    app.app
-        .db
-        .run(move |conn| {
-            Ok(contact_sessions::table
-                .filter(contact_sessions::org_id.eq(org_id))
-                .count()
-                .get_result(conn)?)
-        })
-        .await
-        .unwrap()
 }
 
 async fn repeated_wrong_passwords_lock_the_contact(backend: Backend) {
@@ -726,16 +709,6 @@ async fn otp_only_portal_refuses_a_password(backend: Backend) {
     let answer = browser.post_form("/portal/globex/login", &fields).await;
     assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
     assert!(!browser.get("/portal/globex/").await.body.contains("Hello,"));
-}
-
-fn session_token(answer: &common::Page, slug: &str) -> String {
-    let prefix = format!("portico_session_{slug}=");
-    let cookie = answer
-        .set_cookies()
-        .into_iter()
-        .find(|c| c.starts_with(&prefix))
-        .expect("a session cookie");
-    cookie[prefix.len()..].split(';').next().unwrap().to_owned()
 }
 
 async fn get_with_cookie(app: &TestApp, path: &str, cookie: &str) -> String {

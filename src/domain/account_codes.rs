@@ -170,15 +170,8 @@ pub fn prove(
         purpose: attempt.purpose,
         attempt_id: &attempt.id,
     };
-    if let Some(guessed) = codes::count_guess(conn, org_id, &attempt.id, now)? {
-        if binding.matches(signer, &guessed.code_hash, code)
-            && codes::consume(conn, org_id, &guessed.id, now)?
-        {
-            return Ok(true);
-        }
-        if guessed.exhausted {
-            codes::kill(conn, org_id, &guessed.id)?;
-        }
+    if codes::guess(conn, org_id, &attempt.id, &binding.hash(signer, code), now)? {
+        return Ok(true);
     }
     limits::record(conn, org_id, &failures, now)?;
     Ok(false)

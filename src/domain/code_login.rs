@@ -15,6 +15,7 @@ use serde_json::json;
 use super::{
     audit::{Actor, AuditEvent},
     contact::{Contact, ContactStatus, Identifier, mask_email, mask_mobile},
+    login::SessionOpening,
     messages::{CodeMessage, MessageKind, MessageParts},
     org::{LoginMode, LoginPolicy, OrgId, Organization, OtpChannel},
     otp::{self, AttemptId, LoginAttempt, Purpose},
@@ -24,6 +25,7 @@ use crate::{
     App, AppError,
     config::PlatformLimits,
     metrics::LoginOutcome,
+    secret::SecretString,
     storage::{
         DbConnection, accounts, audit, limits, message_templates, orgs,
         otp::{self as codes, NewCode},
@@ -63,6 +65,20 @@ pub enum CodeCheck {
     Proven {
         contact: Contact,
         method: &'static str,
+    },
+    /// Wrong, expired, used, or no code at all: one answer for all.
+    Refused,
+    /// The code typed was replaced by a newer one.
+    Retired,
+}
+
+/// What a code typed on a portal came to.
+#[derive(Debug)]
+pub enum CodeLogin {
+    /// The code was right, and the contact's session is open: its token, to hand out once.
+    LoggedIn {
+        contact: Contact,
+        token: SecretString,
     },
     /// Wrong, expired, used, or no code at all: one answer for all.
     Refused,
@@ -576,7 +592,8 @@ fn compose(
     Ok(messages)
 }
 
-/// Checks a typed code against the attempt's live code.
+/// Checks a typed code against the attempt's live code and, when it is right, opens the
+/// contact's `session` in the same transaction.
 pub async fn verify_code(
     app: &App,
     org: &Organization,
@@ -584,26 +601,37 @@ pub async fn verify_code(
     attempt_id: &str,
     typed: &str,
     client: &ClientInfo,
-) -> Result<CodeCheck, AppError> {
+    session: SessionOpening,
+) -> Result<CodeLogin, AppError> {
     let code = otp::read_typed(typed)?;
     let Some(attempt_id) = AttemptId::parse(attempt_id.trim()) else {
-        return Ok(CodeCheck::Refused);
+        return Ok(CodeLogin::Refused);
     };
     let org_id = org.id;
     let policy = policy.clone();
     let signer = app.signer.clone();
     let client = client.clone();
-    let check = app
+    let (check, token) = app
         .db
         .transaction(move |conn| {
             let now = Utc::now().naive_utc();
             let check = check_code(conn, &signer, &policy, &org_id, &attempt_id, &code, now)?;
             record_check(conn, org_id, &check, None, &client)?;
-            Ok(check)
+            let token = match &check {
+                CodeCheck::Proven { contact, method } => {
+                    Some(session.write(conn, contact, method)?)
+                }
+                CodeCheck::Refused | CodeCheck::Retired => None,
+            };
+            Ok((check, token))
         })
         .await?;
     count_check(app, org_id, &check);
-    Ok(check)
+    Ok(match (check, token) {
+        (CodeCheck::Proven { contact, .. }, Some(token)) => CodeLogin::LoggedIn { contact, token },
+        (CodeCheck::Retired, _) => CodeLogin::Retired,
+        _ => CodeLogin::Refused,
+    })
 }
 
 /// Counts a code check in the instance's metrics.
@@ -695,17 +723,12 @@ fn check_code(
     };
     let right = |hash: &str| binding.matches(signer, hash, code);
 
-    if let Some(guessed) = codes::count_guess(conn, org_id, attempt_id, now)? {
-        if right(&guessed.code_hash) && codes::consume(conn, org_id, &guessed.id, now)? {
-            let method = match attempt.purpose {
-                Purpose::SecondFactor => "password+otp",
-                _ => "otp",
-            };
-            return Ok(CodeCheck::Proven { contact, method });
-        }
-        if guessed.exhausted {
-            codes::kill(conn, org_id, &guessed.id)?;
-        }
+    if codes::guess(conn, org_id, attempt_id, &binding.hash(signer, code), now)? {
+        let method = match attempt.purpose {
+            Purpose::SecondFactor => "password+otp",
+            _ => "otp",
+        };
+        return Ok(CodeCheck::Proven { contact, method });
     }
     limits::record(conn, org_id, &failure_bucket, now)?;
     let retired = codes::retired_hashes(conn, org_id, attempt_id)?;

@@ -141,36 +141,63 @@ pub async fn replace_session(
     client: &ClientInfo,
     replaced: Option<&SecretString>,
 ) -> Result<SecretString, AppError> {
-    let token = session::new_token();
-    let token_hash = session::token_hash(&token);
-    let replaced = replaced.map(session::token_hash);
-    let replaces = replaced.is_some();
-    let now = Utc::now().naive_utc();
-    let expires_at = now + Duration::seconds(i64::from(policy.session_absolute_secs));
-    let (org_id, contact_id, client) = (contact.org_id, contact.id, client.clone());
-    let open = move |conn: &mut DbConnection| {
-        if let Some(replaced) = &replaced {
-            sessions::delete_by_token(conn, &org_id, replaced)?;
+    let opening = SessionOpening::new(policy, replaced, client);
+    let contact = contact.clone();
+    let write = move |conn: &mut DbConnection| opening.write(conn, &contact, method);
+    if replaced.is_some() {
+        app.db.transaction(write).await
+    } else {
+        app.db.write(write).await
+    }
+}
+
+/// A session to open once a contact is proven, inside the transaction that proves it.
+#[derive(Debug, Clone)]
+pub struct SessionOpening {
+    /// The hash of the browser's earlier session token at the portal, ended by this one.
+    replaced: Option<String>,
+    lifetime_secs: u32,
+    client: ClientInfo,
+}
+
+impl SessionOpening {
+    /// A session under `policy` for the client, replacing the session whose token is
+    /// `replaced`.
+    pub fn new(policy: &LoginPolicy, replaced: Option<&SecretString>, client: &ClientInfo) -> Self {
+        Self {
+            replaced: replaced.map(session::token_hash),
+            lifetime_secs: policy.session_absolute_secs,
+            client: client.clone(),
         }
+    }
+
+    /// Ends the replaced session, when it is the contact's organization's, and stores the
+    /// new one; returns its token, to be handed out once.
+    pub fn write(
+        &self,
+        conn: &mut DbConnection,
+        contact: &Contact,
+        method: &'static str,
+    ) -> Result<SecretString, AppError> {
+        if let Some(replaced) = &self.replaced {
+            sessions::delete_by_token(conn, &contact.org_id, replaced)?;
+        }
+        let token = session::new_token();
+        let now = Utc::now().naive_utc();
         sessions::insert(
             conn,
             &NewSession {
-                org_id: &org_id,
-                contact_id: &contact_id,
-                token_hash: &token_hash,
+                org_id: &contact.org_id,
+                contact_id: &contact.id,
+                token_hash: &session::token_hash(&token),
                 auth_method: method,
                 now,
-                expires_at,
-                client: &client,
+                expires_at: now + Duration::seconds(i64::from(self.lifetime_secs)),
+                client: &self.client,
             },
-        )
-    };
-    if replaces {
-        app.db.transaction(open).await?;
-    } else {
-        app.db.write(open).await?;
+        )?;
+        Ok(token)
     }
-    Ok(token)
 }
 
 /// One hash's worth of work: the contact's own hash when it may log in, the dummy otherwise.

@@ -1,6 +1,6 @@
 //! Login attempts and their one-time codes.
 //!
-//! Guesses are counted and codes consumed by single conditional `UPDATE` statements, so
+//! A guess is counted, and its code used up or killed, by one conditional `UPDATE`, so
 //! concurrent guesses are each counted and exactly one right guess wins.
 
 use chrono::{Duration, NaiveDateTime};
@@ -145,25 +145,34 @@ pub fn insert_code(conn: &mut DbConnection, code: &NewCode<'_>) -> Result<String
     Ok(id)
 }
 
-/// A live code a guess was counted against.
-#[derive(Debug, Clone)]
-pub struct GuessedCode {
-    pub id: String,
-    pub code_hash: String,
-    pub exhausted: bool,
-}
-
-/// Counts one guess against the attempt's live code, atomically; `None` when there is no
-/// live code left to guess (none sent, expired, used, retired or out of guesses). One
-/// statement: the conditional `UPDATE` returns the code it counted against.
-pub fn count_guess(
+/// Counts one guess of the code whose keyed hash is `typed_hash` against the attempt's live
+/// code, atomically, and in the same statement uses the code up when the guess is right, or
+/// kills it when this was its last guess. True when the guess was right and used the code:
+/// for exactly one of any number of right guesses racing, since the others find the code no
+/// longer live. False for a wrong guess, and when no live code is left to guess (none sent,
+/// expired, used, retired or out of guesses).
+///
+/// The hashes are compared by the database: they are keyed, so how long a comparison takes
+/// tells a guesser nothing about any other guess.
+pub fn guess(
     conn: &mut DbConnection,
     org_id: &OrgId,
     attempt_id: &AttemptId,
+    typed_hash: &str,
     now: NaiveDateTime,
-) -> Result<Option<GuessedCode>, AppError> {
+) -> Result<bool, AppError> {
     let (org_id, attempt_id) = (org_id.to_string(), attempt_id.to_string());
-    let counted: Vec<(String, String, i32, i32)> = diesel::update(
+    let (used, dead): (&'static str, &'static str) = ("used", "dead");
+    let status = dsl::case_when::<_, _, diesel::sql_types::Text>(
+        one_time_codes::code_hash.eq(typed_hash),
+        used,
+    )
+    .when(
+        (one_time_codes::guesses + 1).ge(one_time_codes::max_guesses),
+        dead,
+    )
+    .otherwise(one_time_codes::status);
+    let counted: Vec<String> = diesel::update(
         one_time_codes::table
             .filter(one_time_codes::org_id.eq(&org_id))
             .filter(one_time_codes::attempt_id.eq(&attempt_id)),
@@ -171,22 +180,13 @@ pub fn count_guess(
     .filter(is_live())
     .filter(one_time_codes::guesses.lt(one_time_codes::max_guesses))
     .filter(one_time_codes::expires_at.gt(now))
-    .set(one_time_codes::guesses.eq(one_time_codes::guesses + 1))
-    .returning((
-        one_time_codes::id,
-        one_time_codes::code_hash,
-        one_time_codes::guesses,
-        one_time_codes::max_guesses,
+    .set((
+        one_time_codes::guesses.eq(one_time_codes::guesses + 1),
+        one_time_codes::status.eq(status),
     ))
+    .returning(one_time_codes::status)
     .get_results(conn)?;
-    Ok(counted
-        .into_iter()
-        .next()
-        .map(|(id, code_hash, guesses, max_guesses)| GuessedCode {
-            id,
-            code_hash,
-            exhausted: guesses >= max_guesses,
-        }))
+    Ok(counted.iter().any(|status| status == used))
 }
 
 /// A code that may still be guessed: pending or active. Spelled without an `IN` list, which
@@ -198,30 +198,6 @@ fn is_live() -> _ {
     one_time_codes::status
         .eq(pending)
         .or(one_time_codes::status.eq(active))
-}
-
-/// Marks a live code used; true for exactly one caller however many race.
-pub fn consume(
-    conn: &mut DbConnection,
-    org_id: &OrgId,
-    code_id: &str,
-    now: NaiveDateTime,
-) -> Result<bool, AppError> {
-    let used = diesel::update(one_time_codes::table.find((org_id.to_string(), code_id)))
-        .filter(is_live())
-        .filter(one_time_codes::expires_at.gt(now))
-        .set(one_time_codes::status.eq("used"))
-        .execute(conn)?;
-    Ok(used == 1)
-}
-
-/// Marks a code dead once its guesses are used up.
-pub fn kill(conn: &mut DbConnection, org_id: &OrgId, code_id: &str) -> Result<(), AppError> {
-    diesel::update(one_time_codes::table.find((org_id.to_string(), code_id)))
-        .filter(is_live())
-        .set(one_time_codes::status.eq("dead"))
-        .execute(conn)?;
-    Ok(())
 }
 
 /// The hashes of the attempt's codes that newer codes replaced.

@@ -18,14 +18,15 @@ use serde::{Deserialize, Serialize};
 use super::{
     cookies, csrf,
     errors::after_wait,
-    portal::{Chrome, LoginFormView, Portal, render_login, start_session},
+    portal::{Chrome, LoginFormView, Portal, hand_session, render_login},
     see_other,
 };
 use crate::{
     App, AppError,
     domain::{
-        code_login::{self, CodeCheck, CodeRequested, Requester},
+        code_login::{self, CodeLogin, CodeRequested, Requester},
         contact::{Contact, Identifier, mask_email, mask_mobile},
+        login::SessionOpening,
         org::{LoginMode, OtpChannel},
         otp::AttemptId,
     },
@@ -282,6 +283,11 @@ async fn verify_code(
         code_error,
         ..CodeForm::default()
     };
+    let session = SessionOpening::new(
+        &portal.policy,
+        portal.session_token(app, jar).as_ref(),
+        &client,
+    );
     let check = code_login::verify_code(
         app,
         &portal.org,
@@ -289,13 +295,12 @@ async fn verify_code(
         &form.login_id,
         &form.code,
         &client,
+        session,
     )
     .await;
     match check {
-        Ok(CodeCheck::Proven { contact, method }) => {
-            start_session(app, jar, &portal, &contact, method, &client).await
-        }
-        Ok(CodeCheck::Refused) => {
+        Ok(CodeLogin::LoggedIn { token, .. }) => Ok(hand_session(app, jar, &portal, &token)),
+        Ok(CodeLogin::Refused) => {
             let message = CODE_REFUSED;
             render_code_page(
                 app,
@@ -305,7 +310,7 @@ async fn verify_code(
                 StatusCode::UNAUTHORIZED,
             )
         }
-        Ok(CodeCheck::Retired) => {
+        Ok(CodeLogin::Retired) => {
             let message =
                 "That code was replaced by a newer one. Enter the latest code we sent you.";
             render_code_page(

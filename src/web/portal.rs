@@ -592,6 +592,12 @@ pub async fn start_session(
         earlier.as_ref(),
     )
     .await?;
+    Ok(hand_session(app, jar, portal, &token))
+}
+
+/// Sets the cookie of the session whose token is `token` and sends the browser to the
+/// portal's home page.
+pub fn hand_session(app: &App, jar: &CookieJar, portal: &Portal, token: &SecretString) -> Response {
     let name = cookies::session_name(app, &portal.org.slug);
     jar.add(cookies::build(
         app,
@@ -599,7 +605,7 @@ pub async fn start_session(
         token.expose(),
         cookies::SameSite::Lax,
     ));
-    Ok(see_other(&format!("/portal/{}/", portal.org.slug)))
+    see_other(&format!("/portal/{}/", portal.org.slug))
 }
 
 async fn end_session(app: &App, jar: &CookieJar, portal: &Portal) -> Result<(), AppError> {

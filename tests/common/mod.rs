@@ -303,6 +303,22 @@ impl TestApp {
             .unwrap() as usize
     }
 
+    /// How many contact sessions the organization has stored.
+    pub async fn stored_sessions(&self, slug: &str) -> i64 {
+        use portico::storage::schema::contact_sessions;
+        let org_id = self.org_id(slug).await;
+        self.app
+            .db
+            .run(move |conn| {
+                Ok(contact_sessions::table
+                    .filter(contact_sessions::org_id.eq(org_id))
+                    .count()
+                    .get_result(conn)?)
+            })
+            .await
+            .unwrap()
+    }
+
     /// The organization's deliveries, newest first.
     pub async fn deliveries(&self, slug: &str) -> Vec<portico::storage::outbox::Delivery> {
         let slug = slug.to_owned();
@@ -475,6 +491,17 @@ impl Page {
     /// Whether the browser is greeted as logged in on this page.
     pub fn is_logged_in(&self) -> bool {
         self.body.contains("Hello, ")
+    }
+
+    /// The value of the session cookie this answer sets for the portal `slug`.
+    pub fn session_cookie(&self, slug: &str) -> String {
+        let prefix = format!("portico_session_{slug}=");
+        let cookie = self
+            .set_cookies()
+            .into_iter()
+            .find(|c| c.starts_with(&prefix))
+            .expect("a session cookie");
+        cookie[prefix.len()..].split(';').next().unwrap().to_owned()
     }
 
     /// The page body with its per-visit parts (form tokens) blanked, for comparing answers.

@@ -15,9 +15,9 @@ use super::{ApiError, ApiResult, ApiTags, client, contact_token};
 use crate::{
     App, AppError,
     domain::{
-        code_login::{self, CodeCheck, CodeRequested, Requester},
+        code_login::{self, CodeLogin, CodeRequested, Requester},
         contact::{Contact, Identifier},
-        login,
+        login::{self, SessionOpening},
         org::{LoginMode, OtpChannel},
         otp::AttemptId,
     },
@@ -223,11 +223,16 @@ pub(super) async fn open_session(
     req: &Request,
 ) -> Result<SessionToken, AppError> {
     let token = login::open_session(app, &portal.policy, contact, method, &client(req)).await?;
+    Ok(session_token(portal, &token))
+}
+
+/// The API's answer for a session just opened at `portal` with this token.
+fn session_token(portal: &Portal, token: &SecretString) -> SessionToken {
     let lifetime = Duration::seconds(i64::from(portal.policy.session_absolute_secs));
-    Ok(SessionToken {
-        token: contact_token(&portal.org.id, &token).expose().clone(),
+    SessionToken {
+        token: contact_token(&portal.org.id, token).expose().clone(),
         expires_at: Utc::now() + lifetime,
-    })
+    }
 }
 
 fn taken(requested: &CodeRequested) -> CodeRequestTaken {
@@ -377,22 +382,24 @@ impl PortalApi {
         body: Json<CodeVerification>,
     ) -> ApiResult<VerifyResponse> {
         let portal = Portal::load_open(&app, &slug).await?;
+        let client = client(req);
+        let session = SessionOpening::new(&portal.policy, None, &client);
         let check = code_login::verify_code(
             &app,
             &portal.org,
             &portal.policy,
             &body.login_id,
             &body.code,
-            &client(req),
+            &client,
+            session,
         )
         .await?;
         match check {
-            CodeCheck::Proven { contact, method } => {
-                let session = open_session(&app, &portal, &contact, method, req).await?;
-                Ok(VerifyResponse::Ok(Json(session)))
+            CodeLogin::LoggedIn { token, .. } => {
+                Ok(VerifyResponse::Ok(Json(session_token(&portal, &token))))
             }
-            CodeCheck::Refused => Err(ApiError::with_detail(AppError::Unauthenticated, WRONG_CODE)),
-            CodeCheck::Retired => Err(ApiError::with_detail(
+            CodeLogin::Refused => Err(ApiError::with_detail(AppError::Unauthenticated, WRONG_CODE)),
+            CodeLogin::Retired => Err(ApiError::with_detail(
                 AppError::Unauthenticated,
                 "That code was replaced by a newer one. Enter the latest code we sent.",
             )),
