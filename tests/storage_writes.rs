@@ -25,7 +25,8 @@ both_backends!(
     a_busy_limit_bucket_counts_every_window_exactly,
     a_caller_that_stopped_waiting_finds_nothing_stored,
     searches_waiting_their_turn_leave_connections_to_other_work,
-    counting_in_several_buckets_reads_each_window_then_adds_one_event_per_bucket
+    counting_in_several_buckets_reads_each_window_then_adds_one_event_per_bucket,
+    delivered_codes_of_several_organizations_start_their_own_lifetimes
 );
 
 /// A code request reads the windows of several buckets, one bucket twice (its hour and its
@@ -346,4 +347,120 @@ async fn searches_waiting_their_turn_leave_connections_to_other_work(backend: Ba
     for finished in searches.join_all().await {
         finished.unwrap();
     }
+}
+
+/// The codes of the messages one delivery round sent, from two organizations and with two
+/// lifetimes, each start their own lifetime from the moment of sending, in their own
+/// organization only: a code named with another organization's id stays as it was, and so
+/// does a code another copy already activated.
+async fn delivered_codes_of_several_organizations_start_their_own_lifetimes(backend: Backend) {
+    use diesel::prelude::*;
+    use portico::{
+        domain::{
+            contact::Identifier,
+            otp::{AttemptId, LoginAttempt, Purpose},
+        },
+        storage::{accounts, orgs, otp, schema::one_time_codes},
+    };
+    let Some(app) = TestApp::demo(backend).await else {
+        return;
+    };
+    // Whole microseconds, as PostgreSQL keeps them.
+    let sent = chrono::DateTime::from_timestamp_micros(Utc::now().timestamp_micros())
+        .unwrap()
+        .naive_utc();
+    let made = sent - chrono::Duration::minutes(2);
+    let codes = app
+        .app
+        .db
+        .run(move |conn| {
+            let mut codes = Vec::new();
+            for (slug, email, lifetime) in [
+                ("globex", "demo@globex.example", 300),
+                ("globex", "c.mendoza@globex.example", 600),
+                ("umbrella", "demo@umbrella.example", 300),
+                ("umbrella", "t.nguyen@umbrella.example", 300),
+            ] {
+                let org = orgs::find_by_slug(conn, slug)?.unwrap();
+                let typed = Identifier::parse(email, "US")?;
+                let contact = accounts::find_contact_by_identifier(conn, &org.id, &typed)?
+                    .unwrap()
+                    .contact;
+                let attempt = LoginAttempt {
+                    org_id: org.id,
+                    id: AttemptId::new(),
+                    contact_id: Some(contact.id),
+                    identifier_hash: format!("hash-of-{email}"),
+                    purpose: Purpose::Login,
+                    password_proven: false,
+                    expires_at: made + chrono::Duration::minutes(15),
+                };
+                otp::insert_attempt(conn, &attempt, made)?;
+                let code = otp::insert_code(
+                    conn,
+                    &otp::NewCode {
+                        org_id: &org.id,
+                        attempt_id: &attempt.id,
+                        contact_id: &contact.id,
+                        purpose: Purpose::Login,
+                        code_hash: "not-a-real-hash",
+                        max_guesses: 3,
+                        lifetime_secs: lifetime,
+                        now: made,
+                    },
+                )?;
+                codes.push((org.id, code));
+            }
+            Ok(codes)
+        })
+        .await
+        .unwrap();
+    let (globex, umbrella) = (codes[0].0, codes[2].0);
+    let activated_before = sent - chrono::Duration::seconds(30);
+    let asked = vec![
+        codes[0].clone(),
+        codes[1].clone(),
+        codes[2].clone(),
+        // The fourth code, named with the other organization's id.
+        (globex, codes[3].1.clone()),
+    ];
+    let ids: Vec<String> = codes.iter().map(|(_, id)| id.clone()).collect();
+    let stored = app
+        .app
+        .db
+        .transaction(move |conn| {
+            otp::activate(conn, &asked[2..3], activated_before)?;
+            otp::activate(conn, &asked, sent)?;
+            Ok(one_time_codes::table
+                .filter(one_time_codes::id.eq_any(ids))
+                .select((
+                    one_time_codes::id,
+                    one_time_codes::status,
+                    one_time_codes::expires_at,
+                ))
+                .load::<(String, String, Option<chrono::NaiveDateTime>)>(conn)?)
+        })
+        .await
+        .unwrap();
+    let state = |id: &str| {
+        stored
+            .iter()
+            .find(|(stored, ..)| stored == id)
+            .map(|(_, status, expires)| (status.as_str(), expires.unwrap()))
+            .unwrap()
+    };
+    let after = |secs: i64| sent + chrono::Duration::seconds(secs);
+    assert_eq!(state(&codes[0].1), ("active", after(300)));
+    assert_eq!(state(&codes[1].1), ("active", after(600)));
+    assert_eq!(
+        state(&codes[2].1),
+        ("active", activated_before + chrono::Duration::seconds(300)),
+        "an active code kept its first start"
+    );
+    assert_eq!(
+        state(&codes[3].1),
+        ("pending", made + chrono::Duration::seconds(300)),
+        "another organization's code was activated"
+    );
+    assert_ne!(globex, umbrella);
 }

@@ -386,31 +386,31 @@ async fn send(app: &App, message: &Message) -> Result<(), String> {
 }
 
 /// Writes what became of `finished` messages: sent ones start their codes' lifetimes, failed
-/// ones wait for their next attempt or are given up on.
+/// ones wait for their next attempt or are given up on. The sent ones are written together.
 async fn record(app: &App, finished: Vec<Outcome>) -> Result<(), AppError> {
     let now = Utc::now().naive_utc();
     app.db
         .transaction(move |conn| {
-            for Outcome { message, sent } in &finished {
-                match sent {
-                    Ok(()) => {
-                        outbox::mark_sent(conn, &message.id, now)?;
-                        for (org_id, code_id) in code_refs(&message.code_refs) {
-                            otp::activate(conn, &org_id, &code_id, now)?;
-                        }
-                    }
-                    Err(error) => {
-                        let error = redact(error);
-                        if message.attempts >= MAX_ATTEMPTS {
-                            outbox::mark_failed(conn, &message.id, &error)?;
-                        } else {
-                            let wait = 2_i64
-                                .pow(u32::try_from(message.attempts).unwrap_or(1))
-                                .min(120);
-                            let next = now + chrono::Duration::seconds(wait);
-                            outbox::retry_at(conn, &message.id, next, &error)?;
-                        }
-                    }
+            let (sent, failed): (Vec<_>, Vec<_>) =
+                finished.iter().partition(|outcome| outcome.sent.is_ok());
+            let sent_ids: Vec<&str> = sent.iter().map(|o| o.message.id.as_str()).collect();
+            outbox::mark_sent(conn, &sent_ids, now)?;
+            let codes: Vec<(OrgId, String)> = sent
+                .iter()
+                .flat_map(|o| code_refs(&o.message.code_refs))
+                .collect();
+            otp::activate(conn, &codes, now)?;
+            for Outcome { message, sent } in failed {
+                let Err(error) = sent else { continue };
+                let error = redact(error);
+                if message.attempts >= MAX_ATTEMPTS {
+                    outbox::mark_failed(conn, &message.id, &error)?;
+                } else {
+                    let wait = 2_i64
+                        .pow(u32::try_from(message.attempts).unwrap_or(1))
+                        .min(120);
+                    let next = now + chrono::Duration::seconds(wait);
+                    outbox::retry_at(conn, &message.id, next, &error)?;
                 }
             }
             Ok(())

@@ -3,6 +3,8 @@
 //! A guess is counted, and its code used up or killed, by one conditional `UPDATE`, so
 //! concurrent guesses are each counted and exactly one right guess wins.
 
+use std::collections::BTreeMap;
+
 use chrono::{Duration, NaiveDateTime};
 use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, RunQueryDsl, dsl, prelude::*};
 
@@ -214,29 +216,42 @@ pub fn retired_hashes(
         .load(conn)?)
 }
 
-/// Starts a pending code's lifetime now that its message was accepted. A code already active
-/// (its other copy arrived first) keeps its earlier start.
+/// Starts the lifetimes of pending codes now that their messages were accepted: `codes` are
+/// (organization, code id) pairs. A code already active (its other copy arrived first) keeps
+/// its earlier start. Two statements for each organization among them, one more for each
+/// further lifetime its codes have.
 pub fn activate(
     conn: &mut DbConnection,
-    org_id: &OrgId,
-    code_id: &str,
+    codes: &[(OrgId, String)],
     now: NaiveDateTime,
 ) -> Result<(), AppError> {
-    let lifetime: Option<i32> = one_time_codes::table
-        .find((org_id.to_string(), code_id))
-        .filter(one_time_codes::status.eq("pending"))
-        .select(one_time_codes::lifetime_secs)
-        .first(conn)
-        .optional()?;
-    if let Some(lifetime) = lifetime {
-        diesel::update(one_time_codes::table.find((org_id.to_string(), code_id)))
-            .filter(one_time_codes::status.eq("pending"))
-            .set((
-                one_time_codes::status.eq("active"),
-                one_time_codes::valid_from.eq(now),
-                one_time_codes::expires_at.eq(now + Duration::seconds(i64::from(lifetime))),
-            ))
-            .execute(conn)?;
+    let mut by_org: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    for (org_id, code_id) in codes {
+        by_org.entry(org_id.to_string()).or_default().push(code_id);
+    }
+    for (org_id, ids) in by_org {
+        let pending = || {
+            one_time_codes::table
+                .filter(one_time_codes::org_id.eq(org_id.clone()))
+                .filter(one_time_codes::id.eq_any(ids.clone()))
+                .filter(one_time_codes::status.eq("pending"))
+        };
+        let lifetimes: Vec<(String, i32)> = pending()
+            .select((one_time_codes::id, one_time_codes::lifetime_secs))
+            .load(conn)?;
+        let mut by_lifetime: BTreeMap<i32, Vec<String>> = BTreeMap::new();
+        for (id, lifetime) in lifetimes {
+            by_lifetime.entry(lifetime).or_default().push(id);
+        }
+        for (lifetime, ids) in by_lifetime {
+            diesel::update(pending().filter(one_time_codes::id.eq_any(ids)))
+                .set((
+                    one_time_codes::status.eq("active"),
+                    one_time_codes::valid_from.eq(now),
+                    one_time_codes::expires_at.eq(now + Duration::seconds(i64::from(lifetime))),
+                ))
+                .execute(conn)?;
+        }
     }
     Ok(())
 }

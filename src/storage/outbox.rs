@@ -26,8 +26,7 @@ pub struct NewMessage {
 }
 
 /// A claimed message, ready to send.
-#[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = outbox)]
+#[derive(Debug, Clone, Queryable)]
 pub struct Message {
     pub id: String,
     pub org_id: Option<String>,
@@ -39,6 +38,29 @@ pub struct Message {
     pub code_refs: String,
     pub attempts: i32,
 }
+
+/// The columns of a [`Message`], in its fields' order.
+const MESSAGE_COLUMNS: (
+    outbox::id,
+    outbox::org_id,
+    outbox::channel,
+    outbox::recipient,
+    outbox::subject,
+    outbox::body_text,
+    outbox::body_html,
+    outbox::code_refs,
+    outbox::attempts,
+) = (
+    outbox::id,
+    outbox::org_id,
+    outbox::channel,
+    outbox::recipient,
+    outbox::subject,
+    outbox::body_text,
+    outbox::body_html,
+    outbox::code_refs,
+    outbox::attempts,
+);
 
 /// What an admin (or a test) may see of a delivery: never its body.
 #[derive(Debug, Clone, Queryable, Selectable, serde::Serialize)]
@@ -142,7 +164,7 @@ pub fn claim(
     now: NaiveDateTime,
     lease_secs: i64,
 ) -> Result<Option<Message>, AppError> {
-    let claimed = diesel::update(outbox::table.find(id))
+    Ok(diesel::update(outbox::table.find(id))
         .filter(
             outbox::state
                 .eq("pending")
@@ -156,25 +178,23 @@ pub fn claim(
             outbox::claimed_until.eq(now + Duration::seconds(lease_secs)),
             outbox::attempts.eq(outbox::attempts + 1),
         ))
-        .execute(conn)?;
-    if claimed == 0 {
-        return Ok(None);
-    }
-    Ok(outbox::table
-        .find(id)
-        .select(Message::as_select())
-        .first(conn)
+        .returning(MESSAGE_COLUMNS)
+        .get_result(conn)
         .optional()?)
 }
 
+/// Ends the messages `ids` in `state` and wipes their bodies, in one statement.
 fn finish(
     conn: &mut DbConnection,
-    id: &str,
+    ids: &[&str],
     state: &str,
     error: Option<&str>,
     sent_at: Option<NaiveDateTime>,
 ) -> Result<(), AppError> {
-    diesel::update(outbox::table.find(id))
+    if ids.is_empty() {
+        return Ok(());
+    }
+    diesel::update(outbox::table.filter(outbox::id.eq_any(ids)))
         .set((
             outbox::state.eq(state),
             outbox::last_error.eq(error),
@@ -188,19 +208,23 @@ fn finish(
     Ok(())
 }
 
-/// The gateway accepted the message: record it and wipe the body.
-pub fn mark_sent(conn: &mut DbConnection, id: &str, now: NaiveDateTime) -> Result<(), AppError> {
-    finish(conn, id, "sent", None, Some(now))
+/// The gateways accepted these messages: record it and wipe their bodies.
+pub fn mark_sent(
+    conn: &mut DbConnection,
+    ids: &[&str],
+    now: NaiveDateTime,
+) -> Result<(), AppError> {
+    finish(conn, ids, "sent", None, Some(now))
 }
 
 /// The message can no longer be useful (its code expired): wipe it unsent.
 pub fn mark_dropped(conn: &mut DbConnection, id: &str, reason: &str) -> Result<(), AppError> {
-    finish(conn, id, "dropped", Some(reason), None)
+    finish(conn, &[id], "dropped", Some(reason), None)
 }
 
 /// Every attempt failed: give up and wipe the body.
 pub fn mark_failed(conn: &mut DbConnection, id: &str, error: &str) -> Result<(), AppError> {
-    finish(conn, id, "failed", Some(error), None)
+    finish(conn, &[id], "failed", Some(error), None)
 }
 
 /// This attempt failed: try again at `next_attempt_at`.
