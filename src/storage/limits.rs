@@ -251,7 +251,7 @@ pub fn windows(
 ) -> Result<Vec<Window>, AppError> {
     let scope = scope.into();
     if let DbConnection::Postgresql(pg) = conn {
-        return read_windows(pg, &scope, asked, None);
+        return read_windows(pg, &scope, asked);
     }
     asked
         .iter()
@@ -262,8 +262,9 @@ pub fn windows(
 /// Holds the buckets of `asked` in their order ([`hold`]; a bucket asked twice is held once),
 /// reads their windows as [`windows`] does, and records one more event in each bucket after
 /// the places read. The windows answered are those from before the events: a caller that
-/// they refuse gives its transaction up, and the events with it. On PostgreSQL, reading and
-/// recording are one statement, so the buckets are held for that trip and the commit.
+/// they refuse gives its transaction up, and the events with it. On PostgreSQL all of it is
+/// one call of the database's `portico_count_each`, so the buckets are held for the rest of
+/// that trip and the commit.
 pub fn count_each(
     conn: &mut DbConnection,
     scope: impl Into<Scope>,
@@ -271,17 +272,23 @@ pub fn count_each(
     now: NaiveDateTime,
 ) -> Result<Vec<Window>, AppError> {
     let scope = scope.into();
-    let buckets: Vec<&str> = asked.iter().map(|&(bucket, _)| bucket).collect();
-    hold(conn, scope.clone(), &buckets)?;
     if let DbConnection::Postgresql(pg) = conn {
-        return read_windows(pg, &scope, asked, Some(now));
+        let (names, sinces) = names_and_sinces(asked);
+        let rows: Vec<WindowRow> =
+            diesel::sql_query("SELECT * FROM portico_count_each($1, $2, $3, $4)")
+                .bind::<Text, _>(&scope.0)
+                .bind::<Array<Text>, _>(names)
+                .bind::<Array<Timestamp>, _>(sinces)
+                .bind::<Timestamp, _>(now)
+                .load(pg)?;
+        return Ok(rows.into_iter().map(WindowRow::into_window).collect());
     }
     let windows = windows(conn, scope.clone(), asked)?;
     record_each(conn, &scope, asked, &windows, now)?;
     Ok(windows)
 }
 
-/// One row of [`read_windows`].
+/// One row of [`read_windows`] and of `portico_count_each`.
 #[derive(diesel::QueryableByName)]
 struct WindowRow {
     #[diesel(sql_type = Nullable<Timestamp>)]
@@ -292,68 +299,49 @@ struct WindowRow {
     first_place: Option<i64>,
 }
 
-/// The start of the statements of [`read_windows`]: `seen` holds each asked bucket's places,
-/// read by index as the subqueries of [`window`] read them, in the order asked (`place`).
-macro_rules! seen_places {
-    () => {
-        "WITH asked AS ( \
-            SELECT name, since, place \
-            FROM unnest($2::text[], $3::timestamp[]) WITH ORDINALITY AS asked (name, since, place) \
-        ), seen AS ( \
-            SELECT asked.place, asked.name, \
-                (SELECT e.occurred_at FROM limit_events e WHERE e.org_id = $1 AND e.bucket = asked.name \
-                    ORDER BY e.occurred_at DESC LIMIT 1) AS latest, \
-                (SELECT e.seq FROM limit_events e WHERE e.org_id = $1 AND e.bucket = asked.name \
-                    ORDER BY e.seq DESC LIMIT 1) AS last_place, \
-                (SELECT e.seq FROM limit_events e WHERE e.org_id = $1 AND e.bucket = asked.name \
-                    AND e.occurred_at > asked.since ORDER BY e.occurred_at, e.seq LIMIT 1) AS first_place \
-            FROM asked \
-        )"
-    };
+impl WindowRow {
+    fn into_window(self) -> Window {
+        Window::of_places(self.latest, self.last_place, self.first_place)
+    }
 }
 
-/// Every asked bucket's places.
-const WINDOWS: &str = concat!(
-    seen_places!(),
-    " SELECT latest, last_place, first_place FROM seen ORDER BY place"
-);
-
-/// Every asked bucket's places, and one event written at `$4` in each bucket, in the place
-/// after its highest; the rows answered are read before that write.
-const COUNT_EACH: &str = concat!(
-    seen_places!(),
-    ", counted AS ( \
-        INSERT INTO limit_events (org_id, bucket, occurred_at, seq) \
-        SELECT DISTINCT ON (name) $1, name, GREATEST(latest, $4), COALESCE(last_place, 0) + 1 \
-        FROM seen ORDER BY name \
+/// Every asked bucket's places, in the order asked (`place`): `seen` reads them by index as
+/// the subqueries of [`window`] read them. The function `portico_count_each` of the
+/// PostgreSQL migrations reads them in the same way before it counts.
+const WINDOWS: &str = "WITH asked AS ( \
+        SELECT name, since, place \
+        FROM unnest($2::text[], $3::timestamp[]) WITH ORDINALITY AS asked (name, since, place) \
+    ), seen AS ( \
+        SELECT asked.place, asked.name, \
+            (SELECT e.occurred_at FROM limit_events e WHERE e.org_id = $1 AND e.bucket = asked.name \
+                ORDER BY e.occurred_at DESC LIMIT 1) AS latest, \
+            (SELECT e.seq FROM limit_events e WHERE e.org_id = $1 AND e.bucket = asked.name \
+                ORDER BY e.seq DESC LIMIT 1) AS last_place, \
+            (SELECT e.seq FROM limit_events e WHERE e.org_id = $1 AND e.bucket = asked.name \
+                AND e.occurred_at > asked.since ORDER BY e.occurred_at, e.seq LIMIT 1) AS first_place \
+        FROM asked \
     ) \
-    SELECT latest, last_place, first_place FROM seen ORDER BY place"
-);
+    SELECT latest, last_place, first_place FROM seen ORDER BY place";
 
-/// [`windows`] and, with `record_at`, [`count_each`] on PostgreSQL: one statement, planned
-/// when it runs (diesel keeps no statement of `sql_query` prepared).
+/// [`windows`] on PostgreSQL: one statement, planned when it runs (diesel keeps no statement
+/// of `sql_query` prepared).
 fn read_windows(
     pg: &mut diesel::PgConnection,
     Scope(scope): &Scope,
     asked: &[(&str, NaiveDateTime)],
-    record_at: Option<NaiveDateTime>,
 ) -> Result<Vec<Window>, AppError> {
-    let names: Vec<&str> = asked.iter().map(|(bucket, _)| *bucket).collect();
-    let sinces: Vec<NaiveDateTime> = asked.iter().map(|(_, since)| *since).collect();
-    let read = move |sql: &'static str| {
-        diesel::sql_query(sql)
-            .bind::<Text, _>(scope)
-            .bind::<Array<Text>, _>(names)
-            .bind::<Array<Timestamp>, _>(sinces)
-    };
-    let rows: Vec<WindowRow> = match record_at {
-        Some(now) => read(COUNT_EACH).bind::<Timestamp, _>(now).load(pg)?,
-        None => read(WINDOWS).load(pg)?,
-    };
-    Ok(rows
-        .into_iter()
-        .map(|row| Window::of_places(row.latest, row.last_place, row.first_place))
-        .collect())
+    let (names, sinces) = names_and_sinces(asked);
+    let rows: Vec<WindowRow> = diesel::sql_query(WINDOWS)
+        .bind::<Text, _>(scope)
+        .bind::<Array<Text>, _>(names)
+        .bind::<Array<Timestamp>, _>(sinces)
+        .load(pg)?;
+    Ok(rows.into_iter().map(WindowRow::into_window).collect())
+}
+
+/// The buckets of `asked` and the starts of their windows, apart.
+fn names_and_sinces<'a>(asked: &[(&'a str, NaiveDateTime)]) -> (Vec<&'a str>, Vec<NaiveDateTime>) {
+    asked.iter().copied().unzip()
 }
 
 /// How many events `bucket` holds after `since`.

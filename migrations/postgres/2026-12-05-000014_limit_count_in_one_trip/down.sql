@@ -1,0 +1,1 @@
+DROP FUNCTION portico_count_each(text, text[], timestamp[], timestamp);
