@@ -389,6 +389,11 @@ async fn twenty_concurrent_wrong_guesses_are_all_counted_and_kill_the_code(backe
         20,
         "every wrong guess counted"
     );
+    assert_eq!(
+        app.limit_places("code:fail:").await,
+        20,
+        "wrong guesses shared a place, and their count falls short"
+    );
     let right_too_late = browser.enter_code("globex", &page, &code).await;
     assert_eq!(
         right_too_late.status,

@@ -9,10 +9,11 @@
 //! latest event's place less the place of the first event in the window, plus one: two
 //! lookups in the index, however busy the bucket (an organization's or a client address's
 //! code requests can run to thousands an hour). A [`window`] reads a bucket's count and its
-//! latest event in one statement. [`record`] writes the place after the highest, at a time no
-//! earlier than the latest event's, so that places and times run in one order. Two
-//! recordings in one bucket by transactions side by side on PostgreSQL, not holding the
-//! bucket, may take the same place, and the count then falls short by one for each such pair.
+//! latest event in one statement. [`record`] and [`count_each`] write the place after the
+//! highest, at a time no earlier than the latest event's, so that places and times run in one
+//! order; they hold the bucket while they do, since two transactions side by side on
+//! PostgreSQL could otherwise both take the same place, and the count would then fall short by
+//! one for each such pair (wrong codes sent all at once went uncounted that way).
 
 use chrono::NaiveDateTime;
 use diesel::{
@@ -72,17 +73,20 @@ pub fn hold(
     Ok(())
 }
 
-/// Records one event in `bucket`, in the place after the bucket's highest. Its time is `now`,
-/// or the latest event's time when that is later (a request that read the clock before it
-/// waited its turn), so that a bucket's places and times run in the same order and the first
-/// place after a moment is the lowest.
+/// Records one event in `bucket`, in the place after the bucket's highest, holding the bucket
+/// first ([`hold`]) so that recordings side by side take places one after another. Its time is
+/// `now`, or the latest event's time when that is later (a request that read the clock before
+/// it waited its turn), so that a bucket's places and times run in the same order and the
+/// first place after a moment is the lowest.
 pub fn record(
     conn: &mut DbConnection,
     scope: impl Into<Scope>,
     bucket: &str,
     now: NaiveDateTime,
 ) -> Result<(), AppError> {
-    let Scope(scope) = scope.into();
+    let scope = scope.into();
+    hold(conn, scope.clone(), &[bucket])?;
+    let Scope(scope) = scope;
     let latest = of_bucket(&scope, bucket)
         .order(limit_events::seq.desc())
         .select((limit_events::seq, limit_events::occurred_at))

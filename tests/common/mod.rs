@@ -319,6 +319,27 @@ impl TestApp {
             .unwrap()
     }
 
+    /// The places of the counted events whose bucket starts with `prefix`, each bucket's and
+    /// place once: as many as [`Self::limit_events`] when no two events share a place, which
+    /// a count by places needs.
+    pub async fn limit_places(&self, prefix: &str) -> usize {
+        use portico::storage::schema::limit_events;
+        let pattern = format!("{prefix}%");
+        self.app
+            .db
+            .run(move |conn| {
+                let places: std::collections::HashSet<(String, i64)> = limit_events::table
+                    .filter(limit_events::bucket.like(pattern))
+                    .select((limit_events::bucket, limit_events::seq))
+                    .load::<(String, i64)>(conn)?
+                    .into_iter()
+                    .collect();
+                Ok(places.len())
+            })
+            .await
+            .unwrap()
+    }
+
     /// The organization's deliveries, newest first.
     pub async fn deliveries(&self, slug: &str) -> Vec<portico::storage::outbox::Delivery> {
         let slug = slug.to_owned();
