@@ -365,6 +365,11 @@ async fn twenty_concurrent_right_guesses_make_exactly_one_session(backend: Backe
         .filter(|(kind, _)| kind == "login.succeeded")
         .count();
     assert_eq!(successes, 1);
+    assert_eq!(
+        app.limit_events("code:fail:").await,
+        0,
+        "the right code sent again counted as a wrong one"
+    );
 }
 
 async fn twenty_concurrent_wrong_guesses_are_all_counted_and_kill_the_code(backend: Backend) {

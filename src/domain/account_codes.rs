@@ -173,7 +173,14 @@ pub fn prove(
     if codes::guess(conn, org_id, &attempt.id, &binding.hash(signer, code), now)? {
         return Ok(true);
     }
-    limits::record(conn, org_id, &failures, now)?;
+    // The code that already proved the attempt, sent again, is no guess.
+    let spent = codes::spent_codes(conn, org_id, &attempt.id)?;
+    let resent = spent
+        .iter()
+        .any(|(status, hash)| status == "used" && binding.matches(signer, hash, code));
+    if !resent {
+        limits::record(conn, org_id, &failures, now)?;
+    }
     Ok(false)
 }
 

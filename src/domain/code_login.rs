@@ -730,9 +730,15 @@ fn check_code(
         };
         return Ok(CodeCheck::Proven { contact, method });
     }
+    // The code that already proved this attempt, sent again (a second click on a slow link),
+    // is refused but no guess: it must not pause the contact who just logged in with it.
+    let spent = codes::spent_codes(conn, org_id, attempt_id)?;
+    let typed_was = |status: &str| spent.iter().any(|(s, hash)| s == status && right(hash));
+    if typed_was("used") {
+        return Ok(CodeCheck::Refused);
+    }
     limits::record(conn, org_id, &failure_bucket, now)?;
-    let retired = codes::retired_hashes(conn, org_id, attempt_id)?;
-    if retired.iter().any(|hash| right(hash)) {
+    if typed_was("retired") {
         return Ok(CodeCheck::Retired);
     }
     Ok(CodeCheck::Refused)

@@ -202,17 +202,23 @@ fn is_live() -> _ {
         .or(one_time_codes::status.eq(active))
 }
 
-/// The hashes of the attempt's codes that newer codes replaced.
-pub fn retired_hashes(
+/// The attempt's codes that can no longer be guessed because they were replaced by newer
+/// ones (`retired`) or proved the attempt (`used`): their status and hash.
+pub fn spent_codes(
     conn: &mut DbConnection,
     org_id: &OrgId,
     attempt_id: &AttemptId,
-) -> Result<Vec<String>, AppError> {
+) -> Result<Vec<(String, String)>, AppError> {
+    let (retired, used): (&'static str, &'static str) = ("retired", "used");
     Ok(one_time_codes::table
         .filter(one_time_codes::org_id.eq(org_id.to_string()))
         .filter(one_time_codes::attempt_id.eq(attempt_id.to_string()))
-        .filter(one_time_codes::status.eq("retired"))
-        .select(one_time_codes::code_hash)
+        .filter(
+            one_time_codes::status
+                .eq(retired)
+                .or(one_time_codes::status.eq(used)),
+        )
+        .select((one_time_codes::status, one_time_codes::code_hash))
         .load(conn)?)
 }
 
