@@ -350,7 +350,11 @@ fn claim_round(
         };
         let codes = code_refs(&message.code_refs);
         if !codes.is_empty() && !any_code_useful(conn, &codes, now)? {
-            outbox::mark_dropped(conn, &id, "its code expired before it could be sent")?;
+            outbox::mark_dropped(
+                conn,
+                &id,
+                "its code was used, replaced or expired before it could be sent",
+            )?;
             claimed.dropped += 1;
             continue;
         }
