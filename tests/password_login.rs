@@ -25,6 +25,7 @@ both_backends!(
     a_tampered_cookie_is_no_session,
     logout_ends_the_session_for_good,
     logging_in_again_replaces_the_browsers_session,
+    a_foreign_cookie_with_accents_does_not_hide_portico_cookies,
     repeated_wrong_passwords_lock_the_contact,
     simultaneous_guesses_get_no_more_checks_than_the_lockout_allows,
     disabled_contact_is_refused_like_a_wrong_password,
@@ -435,6 +436,64 @@ async fn logging_in_again_replaces_the_browsers_session(backend: Backend) {
         umbrella.contains("Hello,"),
         "the other portal's session ended"
     );
+}
+
+/// A cookie of another site on the same domain, its value not plain ASCII, sent beside
+/// Portico's own: the login form still works, and the session cookie is still read.
+async fn a_foreign_cookie_with_accents_does_not_hide_portico_cookies(backend: Backend) {
+    let Some(app) = TestApp::demo(backend).await else {
+        return;
+    };
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let form = common::read(
+        client
+            .get(format!("{}/portal/acme/login", app.base))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let csrf_cookie = form
+        .set_cookies()
+        .into_iter()
+        .find(|c| c.starts_with("portico_csrf="))
+        .map(|c| c.split(';').next().unwrap().to_owned())
+        .expect("a CSRF cookie");
+    let with_foreign = |own: &str| {
+        let mut bytes = format!("{own}; theme=caf").into_bytes();
+        bytes.extend_from_slice("é; lang=fr".as_bytes());
+        reqwest::header::HeaderValue::from_bytes(&bytes).unwrap()
+    };
+    let answer = common::read(
+        client
+            .post(format!("{}/portal/acme/login", app.base))
+            .header(reqwest::header::COOKIE, with_foreign(&csrf_cookie))
+            .form(&[
+                ("csrf", form.csrf().as_str()),
+                ("identifier", "demo@acme.example"),
+                ("password", DEMO_PASSWORD),
+            ])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+
+    let session = format!("portico_session_acme={}", answer.session_cookie("acme"));
+    let home = client
+        .get(format!("{}/portal/acme/", app.base))
+        .header(reqwest::header::COOKIE, with_foreign(&session))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(home.contains("Hello, "), "the session cookie went unread");
 }
 
 async fn repeated_wrong_passwords_lock_the_contact(backend: Backend) {

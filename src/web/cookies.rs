@@ -5,7 +5,11 @@
 //! reached over https every cookie is `Secure` and carries the `__Host-` prefix, which pins it
 //! to this host and path `/`.
 
-use poem::{Request, web::cookie::Cookie};
+use poem::{
+    Endpoint, IntoResponse, Request, Response,
+    http::{HeaderValue, header},
+    web::cookie::Cookie,
+};
 
 pub use poem::web::cookie::SameSite;
 
@@ -75,4 +79,34 @@ pub fn client_info(req: &Request) -> ClientInfo {
         .take(256)
         .collect();
     ClientInfo { ip, user_agent }
+}
+
+/// Drops from the request's `Cookie` headers every cookie that is not plain printable ASCII,
+/// before the cookie jar reads them: the jar reads nothing at all of a header holding any other
+/// byte. A cookie with an accented value, set by another site of the same domain, would
+/// otherwise hide Portico's own cookies, and every form would fail its CSRF check.
+pub async fn only_readable<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Response> {
+    let headers = req.headers();
+    if headers
+        .get_all(header::COOKIE)
+        .iter()
+        .any(|value| value.to_str().is_err())
+    {
+        let kept: Vec<String> = headers
+            .get_all(header::COOKIE)
+            .iter()
+            .flat_map(|value| value.as_bytes().split(|byte| *byte == b';'))
+            .filter(|pair| pair.iter().all(|byte| (b' '..=b'~').contains(byte)))
+            .filter_map(|pair| std::str::from_utf8(pair).ok())
+            .map(str::trim)
+            .filter(|pair| !pair.is_empty())
+            .map(str::to_owned)
+            .collect();
+        let headers = req.headers_mut();
+        headers.remove(header::COOKIE);
+        if let Ok(value) = HeaderValue::from_str(&kept.join("; ")) {
+            headers.insert(header::COOKIE, value);
+        }
+    }
+    Ok(next.call(req).await?.into_response())
 }

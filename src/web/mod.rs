@@ -82,6 +82,7 @@ pub fn routes(app: Arc<App>) -> impl Endpoint {
     let route = registration::routes(password_reset::routes(route));
     code_login::routes(route)
         .with(CookieJarManager::new())
+        .around(cookies::only_readable)
         .around(move |next, req| {
             let (app, map, public) = (mapping_app.clone(), host_map.clone(), public_host.clone());
             hosts::route_mapped_host(next, req, app, map, public)
