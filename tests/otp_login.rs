@@ -489,15 +489,12 @@ async fn a_code_login_replaces_the_browsers_session(backend: Backend) {
     assert_ne!(again.session_cookie("globex"), first_token);
     assert!(browser.get("/portal/globex/").await.is_logged_in());
     assert_eq!(app.stored_sessions("globex").await, 1);
-    let replay = reqwest::Client::new()
-        .get(format!("{}/portal/globex/", app.base))
-        .header("cookie", format!("portico_session_globex={first_token}"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let replay = app
+        .page_with_cookie(
+            "/portal/globex/",
+            &format!("portico_session_globex={first_token}"),
+        )
+        .await;
     assert!(
         !replay.contains("Hello, "),
         "the replaced token still works"

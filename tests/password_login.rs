@@ -312,20 +312,17 @@ async fn one_portals_session_does_not_count_on_another(backend: Backend) {
 
     // Nor is the acme token accepted when presented as the other portal's cookie.
     for slug in ["globex", "umbrella"] {
-        let page = get_with_cookie(
-            &app,
-            &format!("/portal/{slug}/"),
-            &format!("portico_session_{slug}={token}"),
-        )
-        .await;
+        let page = app
+            .page_with_cookie(
+                &format!("/portal/{slug}/"),
+                &format!("portico_session_{slug}={token}"),
+            )
+            .await;
         assert!(!page.contains("Hello,"), "{slug} accepted acme's session");
     }
-    let own = get_with_cookie(
-        &app,
-        "/portal/acme/",
-        &format!("portico_session_acme={token}"),
-    )
-    .await;
+    let own = app
+        .page_with_cookie("/portal/acme/", &format!("portico_session_acme={token}"))
+        .await;
     assert!(own.contains("Hello, Dana Whitfield"));
 }
 
@@ -348,12 +345,9 @@ async fn a_tampered_cookie_is_no_session(backend: Backend) {
         "'; DROP TABLE contact_sessions; --",
         &"x".repeat(5000),
     ] {
-        let page = get_with_cookie(
-            &app,
-            "/portal/acme/",
-            &format!("portico_session_acme={value}"),
-        )
-        .await;
+        let page = app
+            .page_with_cookie("/portal/acme/", &format!("portico_session_acme={value}"))
+            .await;
         assert!(!page.contains("Hello,"), "accepted {value:?}");
     }
 }
@@ -375,12 +369,9 @@ async fn logout_ends_the_session_for_good(backend: Backend) {
     assert_eq!(out.status, StatusCode::SEE_OTHER);
     assert_eq!(out.location(), "/portal/acme/login");
     assert!(!browser.get("/portal/acme/").await.body.contains("Hello,"));
-    let replay = get_with_cookie(
-        &app,
-        "/portal/acme/",
-        &format!("portico_session_acme={token}"),
-    )
-    .await;
+    let replay = app
+        .page_with_cookie("/portal/acme/", &format!("portico_session_acme={token}"))
+        .await;
     assert!(
         !replay.contains("Hello,"),
         "the old token still works after logout"
@@ -416,22 +407,22 @@ async fn logging_in_again_replaces_the_browsers_session(backend: Backend) {
     let second_token = again.session_cookie("acme");
     assert_ne!(first_token, second_token);
     assert!(browser.get("/portal/acme/").await.body.contains("Hello,"));
-    let replay = get_with_cookie(
-        &app,
-        "/portal/acme/",
-        &format!("portico_session_acme={first_token}"),
-    )
-    .await;
+    let replay = app
+        .page_with_cookie(
+            "/portal/acme/",
+            &format!("portico_session_acme={first_token}"),
+        )
+        .await;
     assert!(!replay.contains("Hello,"), "the replaced token still works");
     assert_eq!(app.stored_sessions("acme").await, 1);
 
     assert_eq!(app.stored_sessions("umbrella").await, 1);
-    let umbrella = get_with_cookie(
-        &app,
-        "/portal/umbrella/",
-        &format!("portico_session_umbrella={umbrella_token}"),
-    )
-    .await;
+    let umbrella = app
+        .page_with_cookie(
+            "/portal/umbrella/",
+            &format!("portico_session_umbrella={umbrella_token}"),
+        )
+        .await;
     assert!(
         umbrella.contains("Hello,"),
         "the other portal's session ended"
@@ -768,18 +759,6 @@ async fn otp_only_portal_refuses_a_password(backend: Backend) {
     let answer = browser.post_form("/portal/globex/login", &fields).await;
     assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
     assert!(!browser.get("/portal/globex/").await.body.contains("Hello,"));
-}
-
-async fn get_with_cookie(app: &TestApp, path: &str, cookie: &str) -> String {
-    reqwest::Client::new()
-        .get(format!("{}{path}", app.base))
-        .header("cookie", cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
 }
 
 async fn the_forwarded_address_counts_only_from_a_trusted_proxy(backend: Backend) {

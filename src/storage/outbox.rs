@@ -26,7 +26,8 @@ pub struct NewMessage {
 }
 
 /// A claimed message, ready to send.
-#[derive(Debug, Clone, Queryable)]
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = outbox)]
 pub struct Message {
     pub id: String,
     pub org_id: Option<String>,
@@ -38,29 +39,6 @@ pub struct Message {
     pub code_refs: String,
     pub attempts: i32,
 }
-
-/// The columns of a [`Message`], in its fields' order.
-const MESSAGE_COLUMNS: (
-    outbox::id,
-    outbox::org_id,
-    outbox::channel,
-    outbox::recipient,
-    outbox::subject,
-    outbox::body_text,
-    outbox::body_html,
-    outbox::code_refs,
-    outbox::attempts,
-) = (
-    outbox::id,
-    outbox::org_id,
-    outbox::channel,
-    outbox::recipient,
-    outbox::subject,
-    outbox::body_text,
-    outbox::body_html,
-    outbox::code_refs,
-    outbox::attempts,
-);
 
 /// What an admin (or a test) may see of a delivery: never its body.
 #[derive(Debug, Clone, Queryable, Selectable, serde::Serialize)]
@@ -178,7 +156,9 @@ pub fn claim(
             outbox::claimed_until.eq(now + Duration::seconds(lease_secs)),
             outbox::attempts.eq(outbox::attempts + 1),
         ))
-        .returning(MESSAGE_COLUMNS)
+        // The message's columns as such: diesel's `as_returning` does not reach the
+        // connection that serves both backends.
+        .returning(<Message as Selectable<diesel::pg::Pg>>::construct_selection())
         .get_result(conn)
         .optional()?)
 }

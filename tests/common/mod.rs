@@ -303,6 +303,19 @@ impl TestApp {
             .unwrap() as usize
     }
 
+    /// The body of the page at `path`, fetched with this `cookie` header alone.
+    pub async fn page_with_cookie(&self, path: &str, cookie: &str) -> String {
+        reqwest::Client::new()
+            .get(format!("{}{path}", self.base))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// How many contact sessions the organization has stored.
     pub async fn stored_sessions(&self, slug: &str) -> i64 {
         use portico::storage::schema::contact_sessions;
