@@ -1,5 +1,9 @@
 //! The `portico` binary: parses the command line, sets up logging and runs the command.
 
+// The server's endpoint is a type nested once for each layer of middleware, deeper than the
+// compiler's default limit lets an optimized build lay out.
+#![recursion_limit = "256"]
+
 use clap::Parser;
 use portico::{AppError, cli};
 use tracing_subscriber::EnvFilter;
