@@ -132,7 +132,7 @@ pub async fn open_session(
 
 /// Opens a session for a proven contact as [`open_session`] does, and ends the session of
 /// the organization that had the token `replaced` (the browser's earlier session), in one
-/// transaction: the browser never holds two sessions, nor none while the new one is written.
+/// transaction: the earlier session ends exactly when the new one is stored.
 pub async fn replace_session(
     app: &App,
     policy: &LoginPolicy,
