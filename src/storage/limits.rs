@@ -50,7 +50,8 @@ impl From<&OrgId> for Scope {
 /// PostgreSQL this takes an advisory lock named after each bucket, in the order given, in one
 /// statement, held to the end of the transaction; a bucket named twice is held once, since a
 /// transaction never waits for its own lock. Transactions that hold several buckets name them
-/// in one order, so none waits on another in a circle.
+/// in one order, so none waits on another in a circle. The database's `portico_count_each`
+/// names its locks as this does.
 pub fn hold(
     conn: &mut DbConnection,
     scope: impl Into<Scope>,
@@ -309,26 +310,13 @@ impl WindowRow {
     }
 }
 
-/// Every asked bucket's places, in the order asked (`place`): `seen` reads them by index as
-/// the subqueries of [`window`] read them. The function `portico_count_each` of the
-/// PostgreSQL migrations reads them in the same way before it counts.
-const WINDOWS: &str = "WITH asked AS ( \
-        SELECT name, since, place \
-        FROM unnest($2::text[], $3::timestamp[]) WITH ORDINALITY AS asked (name, since, place) \
-    ), seen AS ( \
-        SELECT asked.place, asked.name, \
-            (SELECT e.occurred_at FROM limit_events e WHERE e.org_id = $1 AND e.bucket = asked.name \
-                ORDER BY e.occurred_at DESC LIMIT 1) AS latest, \
-            (SELECT e.seq FROM limit_events e WHERE e.org_id = $1 AND e.bucket = asked.name \
-                ORDER BY e.seq DESC LIMIT 1) AS last_place, \
-            (SELECT e.seq FROM limit_events e WHERE e.org_id = $1 AND e.bucket = asked.name \
-                AND e.occurred_at > asked.since ORDER BY e.occurred_at, e.seq LIMIT 1) AS first_place \
-        FROM asked \
-    ) \
-    SELECT latest, last_place, first_place FROM seen ORDER BY place";
+/// Every asked bucket's places, in the order asked, read by index as the subqueries of
+/// [`window`] read them: the database's `portico_windows` (PostgreSQL migrations), which
+/// `portico_count_each` reads them with too.
+const WINDOWS: &str = "SELECT latest, last_place, first_place \
+    FROM portico_windows($1, $2, $3) ORDER BY place";
 
-/// [`windows`] on PostgreSQL: one statement, planned when it runs (diesel keeps no statement
-/// of `sql_query` prepared).
+/// [`windows`] on PostgreSQL: one statement, whose reading the database plans when it runs.
 fn read_windows(
     pg: &mut diesel::PgConnection,
     Scope(scope): &Scope,
