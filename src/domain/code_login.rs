@@ -611,38 +611,32 @@ pub async fn verify_code(
     let policy = policy.clone();
     let signer = app.signer.clone();
     let client = client.clone();
-    let (check, token) = app
+    let (login, method) = app
         .db
         .transaction(move |conn| {
             let now = Utc::now().naive_utc();
             let check = check_code(conn, &signer, &policy, &org_id, &attempt_id, &code, now)?;
             record_check(conn, org_id, &check, None, &client)?;
-            let token = match &check {
+            Ok(match check {
                 CodeCheck::Proven { contact, method } => {
-                    Some(session.write(conn, contact, method)?)
+                    let token = session.write(conn, &contact, method)?;
+                    (CodeLogin::LoggedIn { contact, token }, Some(method))
                 }
-                CodeCheck::Refused | CodeCheck::Retired => None,
-            };
-            Ok((check, token))
+                CodeCheck::Refused => (CodeLogin::Refused, None),
+                CodeCheck::Retired => (CodeLogin::Retired, None),
+            })
         })
         .await?;
-    count_check(app, org_id, &check);
-    Ok(match (check, token) {
-        (CodeCheck::Proven { contact, .. }, Some(token)) => CodeLogin::LoggedIn { contact, token },
-        (CodeCheck::Retired, _) => CodeLogin::Retired,
-        _ => CodeLogin::Refused,
-    })
+    count_check(app, org_id, method);
+    Ok(login)
 }
 
-/// Counts a code check in the instance's metrics.
-fn count_check(app: &App, org_id: OrgId, check: &CodeCheck) {
-    match check {
-        CodeCheck::Proven { method, .. } => {
-            app.metrics.login(org_id, method, LoginOutcome::Succeeded);
-        }
-        CodeCheck::Refused | CodeCheck::Retired => {
-            app.metrics.login(org_id, "otp", LoginOutcome::Failed);
-        }
+/// Counts a code check in the instance's metrics: a login by `method` when it proved the
+/// contact, a failed code login when it did not.
+fn count_check(app: &App, org_id: OrgId, method: Option<&'static str>) {
+    match method {
+        Some(method) => app.metrics.login(org_id, method, LoginOutcome::Succeeded),
+        None => app.metrics.login(org_id, "otp", LoginOutcome::Failed),
     }
 }
 
@@ -935,9 +929,12 @@ pub async fn verify_common_code(
         .await?;
     let mut proven = Vec::new();
     for (org_id, check) in checks {
-        count_check(app, org_id, &check);
-        if let CodeCheck::Proven { contact, .. } = check {
-            proven.push(contact);
+        match check {
+            CodeCheck::Proven { contact, method } => {
+                count_check(app, org_id, Some(method));
+                proven.push(contact);
+            }
+            CodeCheck::Refused | CodeCheck::Retired => count_check(app, org_id, None),
         }
     }
     Ok(proven)
