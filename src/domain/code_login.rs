@@ -121,7 +121,7 @@ pub fn destination_notice(typed: Option<&Identifier>, channel: OtpChannel) -> St
     }
 }
 
-/// The request as decided before anything is written.
+/// The request as found before anything is written.
 struct Plan {
     attempt: LoginAttempt,
     fresh_attempt: bool,
@@ -164,7 +164,24 @@ async fn make_code(
     client: &ClientInfo,
 ) -> Result<CodeRequested, AppError> {
     let now = Utc::now().naive_utc();
-    let plan = plan(app, org, policy, requester, client, now).await?;
+    let mut plan = plan(app, org, policy, requester, now).await?;
+    let org_id = org.id;
+    let buckets = CodeBuckets::of_org(&org_id, &plan.attempt.identifier_hash, &client.ip);
+    let failures = plan.recipient.as_ref().map(failure_bucket);
+    let (checked_policy, platform) = (policy.clone(), app.config.limits);
+    let paused = app
+        .db
+        .write(move |conn| {
+            buckets.admit(conn, &checked_policy, &platform, now, failures.as_deref())
+        })
+        .await?;
+    if paused {
+        plan.recipient = None;
+    }
+    if plan.fresh_attempt {
+        plan.attempt.contact_id = plan.recipient.as_ref().map(|c| c.id);
+    }
+
     let code = otp::generate(policy.code_length);
     let mut messages = Vec::new();
     if let Some(contact) = &plan.recipient {
@@ -180,24 +197,19 @@ async fn make_code(
         )?;
     }
     let sms_wanted = messages.iter().any(|m| m.channel == "sms");
-
-    let org_id = org.id;
-    let buckets = CodeBuckets::of_org(&org_id, &plan.attempt.identifier_hash, &client.ip);
     let (max_guesses, lifetime_secs) = (policy.code_max_guesses, policy.code_lifetime_secs);
     let signer = app.signer.clone();
     let attempt = plan.attempt.clone();
     let recipient = plan.recipient.clone();
     let fresh = plan.fresh_attempt;
     let sms_cap = i64::from(app.config.limits.sms_per_org_per_day);
-    let (checked_policy, platform) = (policy.clone(), app.config.limits);
     app.db
         .transaction(move |conn| {
             if fresh {
                 codes::insert_attempt(conn, &attempt, now)?;
             }
             let Some(contact) = recipient else {
-                // Requests that passed the plan's check together must not all be counted in.
-                return buckets.admit(conn, &checked_policy, &platform, now);
+                return Ok(());
             };
             codes::retire_codes(conn, &org_id, &contact.id, attempt.purpose)?;
             let binding = otp::Binding {
@@ -228,8 +240,7 @@ async fn make_code(
                 message.code_refs = vec![format!("{org_id}:{code_id}")];
                 outbox::enqueue(conn, &message, now)?;
             }
-            // Last, so that on PostgreSQL the buckets are held only until the commit just after.
-            buckets.admit(conn, &checked_policy, &platform, now)
+            Ok(())
         })
         .await?;
     app.deliveries.wake();
@@ -256,21 +267,18 @@ fn sms_within_cap(
     Ok(true)
 }
 
-/// Decides who gets a code and checks every limit, writing nothing; reads the wording of the
-/// code message when there is someone to send it to.
+/// Finds who would get a code, writing nothing, and reads the wording of the code message
+/// when there is someone to send it to. The limits come after ([`CodeBuckets::admit`]).
 async fn plan(
     app: &App,
     org: &Organization,
     policy: &LoginPolicy,
     requester: Requester,
-    client: &ClientInfo,
     now: NaiveDateTime,
 ) -> Result<Plan, AppError> {
     let org_id = org.id;
     let policy = policy.clone();
-    let ip = client.ip.clone();
     let signer = app.signer.clone();
-    let platform = app.config.limits;
     app.db
         .run(move |conn| {
             let (attempt, fresh, candidate) = match requester {
@@ -309,22 +317,9 @@ async fn plan(
                     (attempt, false, contact)
                 }
             };
-            let mut attempt = attempt;
             let recipient = candidate.filter(|c| {
                 c.status == ContactStatus::Active && has_destination(c, policy.otp_channel)
             });
-            let failures = recipient.as_ref().map(failure_bucket);
-            let paused = CodeBuckets::of_org(&org_id, &attempt.identifier_hash, &ip).check(
-                conn,
-                &policy,
-                &platform,
-                now,
-                failures.as_deref(),
-            )?;
-            let recipient = recipient.filter(|_| !paused);
-            if fresh {
-                attempt.contact_id = recipient.as_ref().map(|c| c.id);
-            }
             let wording = match recipient {
                 Some(_) => message_templates::find(conn, &org_id, MessageKind::LoginCode.name())?,
                 None => None,
@@ -390,12 +385,14 @@ impl CodeBuckets {
         }
     }
 
-    /// Refuses a request that comes too soon or too often: within the resend cooldown, or
-    /// past the hourly or daily codes for the identifier, the hourly requests from the client
-    /// address, or the organization's hourly requests. Reads the wrong codes of the contact
-    /// whose `failures` bucket is given in the same trip, and answers whether they pause its
-    /// codes ([`is_paused`]).
-    fn check(
+    /// Admits a request, counting it in every bucket, or refuses it for coming too soon or
+    /// too often: within the resend cooldown, or past the hourly or daily codes for the
+    /// identifier, the hourly requests from the client address, or the organization's hourly
+    /// requests. Simultaneous requests are admitted one after another (`limits::admit`):
+    /// call it outside any transaction. Reads the wrong codes of the contact whose `failures`
+    /// bucket is given in the same trip, and answers whether they pause its codes
+    /// ([`pauses`]).
+    fn admit(
         &self,
         conn: &mut DbConnection,
         policy: &LoginPolicy,
@@ -403,90 +400,93 @@ impl CodeBuckets {
         now: NaiveDateTime,
         failures: Option<&str>,
     ) -> Result<bool, AppError> {
-        let mut asked = self.asked(now);
-        let counted = asked.len();
-        if let Some(bucket) = failures {
-            asked.push((bucket, now - Duration::hours(1)));
+        let limits = self.limits(policy, platform, now);
+        let read: Vec<(&str, NaiveDateTime)> = failures
+            .map(|bucket| (bucket, now - Duration::hours(1)))
+            .into_iter()
+            .collect();
+        let only_limits: Vec<limits::Limit<'_>> = limits.iter().map(|(limit, _)| *limit).collect();
+        let admission = limits::admit(conn, self.scope.clone(), &only_limits, &read, now)?;
+        if !admission.admitted {
+            return Err(refusal(&limits, &admission.limits));
         }
-        let windows = limits::windows(conn, self.scope.clone(), &asked)?;
-        let (counted, read) = windows.split_at(counted);
-        self.judge(counted, policy, platform, now)?;
-        Ok(read.first().is_some_and(|w| pauses(w, policy, now)))
+        Ok(admission
+            .read
+            .first()
+            .is_some_and(|w| pauses(w, policy, now)))
     }
 
-    /// Checks the limits again and counts the request in every bucket, inside the request's
-    /// transaction, holding the buckets so that simultaneous requests are counted one after
-    /// another: a request that the limits refuse here takes its whole transaction back, the
-    /// events just counted with it.
-    fn admit(
+    /// The limits of a request, each with how long a request it refuses for being one too
+    /// many should wait: the identifier's last hour (which also keeps the resend cooldown) and
+    /// last day, the client address's last hour, and the organization's last hour when it
+    /// counts. Always in this order, which is also the order in which a request holds the
+    /// buckets.
+    fn limits(
         &self,
-        conn: &mut DbConnection,
         policy: &LoginPolicy,
         platform: &PlatformLimits,
         now: NaiveDateTime,
-    ) -> Result<(), AppError> {
-        let windows = limits::count_each(conn, self.scope.clone(), &self.asked(now), now)?;
-        self.judge(&windows, policy, platform, now)
-    }
-
-    /// The windows the limits look at, each a bucket and the start of its window: the
-    /// identifier's last hour and last day, the client address's last hour, and the
-    /// organization's last hour when it counts. Always in this order, which is also the order
-    /// in which a request holds the buckets.
-    fn asked(&self, now: NaiveDateTime) -> Vec<(&str, NaiveDateTime)> {
+    ) -> Vec<(limits::Limit<'_>, Duration)> {
         let (hour_ago, day_ago) = (now - Duration::hours(1), now - Duration::days(1));
-        let mut asked = vec![
-            (self.identifier.as_str(), hour_ago),
-            (self.identifier.as_str(), day_ago),
-            (self.client.as_str(), hour_ago),
-        ];
-        if self.whole_org {
-            asked.push(("code:org", hour_ago));
-        }
-        asked
-    }
-
-    /// Whether the windows of [`Self::asked`], as read before this request was counted, let
-    /// the request through.
-    fn judge(
-        &self,
-        windows: &[limits::Window],
-        policy: &LoginPolicy,
-        platform: &PlatformLimits,
-        now: NaiveDateTime,
-    ) -> Result<(), AppError> {
-        let [hour, day, client, rest @ ..] = windows else {
-            return Err(AppError::Internal("a limit window went unread".to_owned()));
-        };
-        if let Some(last) = hour.latest {
-            let ready_at = last + Duration::seconds(i64::from(policy.resend_cooldown_secs));
-            if ready_at > now {
-                return Err(limited(ready_at - now));
-            }
-        }
-        let caps = [
-            (hour, policy.codes_per_hour, Duration::hours(1)),
-            (day, policy.codes_per_day, Duration::days(1)),
+        let cooldown = Duration::seconds(i64::from(policy.resend_cooldown_secs));
+        let mut limits = vec![
             (
-                client,
-                platform.code_requests_per_ip_per_hour,
+                limits::Limit {
+                    calm_since: Some(now - cooldown),
+                    ..limit(&self.identifier, hour_ago, policy.codes_per_hour)
+                },
+                Duration::hours(1),
+            ),
+            (
+                limit(&self.identifier, day_ago, policy.codes_per_day),
+                Duration::days(1),
+            ),
+            (
+                limit(
+                    &self.client,
+                    hour_ago,
+                    platform.code_requests_per_ip_per_hour,
+                ),
                 Duration::hours(1),
             ),
         ];
-        let whole_org = rest.first().map(|org| {
-            (
-                org,
-                platform.code_requests_per_org_per_hour,
+        if self.whole_org {
+            limits.push((
+                limit(
+                    "code:org",
+                    hour_ago,
+                    platform.code_requests_per_org_per_hour,
+                ),
                 Duration::minutes(5),
-            )
-        });
-        for (window, cap, wait) in caps.into_iter().chain(whole_org) {
-            if window.count >= i64::from(cap) {
-                return Err(limited(wait));
-            }
+            ));
         }
-        Ok(())
+        limits
     }
+}
+
+/// A limit of `cap` events in `bucket` after `since`.
+fn limit(bucket: &str, since: NaiveDateTime, cap: u32) -> limits::Limit<'_> {
+    limits::Limit {
+        bucket,
+        since,
+        cap: i64::from(cap),
+        calm_since: None,
+    }
+}
+
+/// The answer to a request that `limits` refused, given their `windows`: the wait of the
+/// first limit that refuses it, or the time left of the cooldown when that is what refuses.
+fn refusal(limits: &[(limits::Limit<'_>, Duration)], windows: &[limits::Window]) -> AppError {
+    for ((limit, wait), window) in limits.iter().zip(windows) {
+        if let Some(left) = limit.comes_too_soon(window) {
+            return limited(left);
+        }
+        if limit.refuses(window) {
+            return limited(*wait);
+        }
+    }
+    // The database refused by a rule these windows do not show: never expected.
+    limited(Duration::minutes(1))
 }
 
 fn limited(wait: Duration) -> AppError {
@@ -769,17 +769,16 @@ async fn make_common_code(
     client: &ClientInfo,
 ) -> Result<CommonCodeRequested, AppError> {
     let now = Utc::now().naive_utc();
-    let defaults = LoginPolicy::default();
     let platform = app.config.limits;
     let id_hash = otp::platform_identifier_hash(&app.signer, identifier.as_str());
     let buckets = CodeBuckets::of_platform(&id_hash, &client.ip);
     let lookup = identifier.clone();
-    let (buckets, candidates) = app
+    app.db
+        .write(move |conn| buckets.admit(conn, &LoginPolicy::default(), &platform, now, None))
+        .await?;
+    let candidates = app
         .db
-        .run(move |conn| {
-            buckets.check(conn, &LoginPolicy::default(), &platform, now, None)?;
-            Ok((buckets, common_candidates(conn, &lookup, now)?))
-        })
+        .run(move |conn| common_candidates(conn, &lookup, now))
         .await?;
 
     let code_length = candidates
@@ -808,7 +807,6 @@ async fn make_common_code(
     let id = common_id.clone();
     app.db
         .transaction(move |conn| {
-            buckets.admit(conn, &defaults, &platform, now)?;
             let mut attempts = Vec::new();
             let mut code_refs = Vec::new();
             for candidate in &candidates {

@@ -9,7 +9,7 @@
 //! latest event's place less the place of the first event in the window, plus one: two
 //! lookups in the index, however busy the bucket (an organization's or a client address's
 //! code requests can run to thousands an hour). A [`window`] reads a bucket's count and its
-//! latest event in one statement. [`record`] and [`count_each`] write the place after the
+//! latest event in one statement. [`record`] and [`admit`] write the place after the
 //! highest, at a time no earlier than the latest event's, so that places and times run in one
 //! order; they hold the bucket while they do, since two transactions side by side on
 //! PostgreSQL could otherwise both take the same place, and the count would then fall short by
@@ -17,11 +17,8 @@
 
 use chrono::NaiveDateTime;
 use diesel::{
-    ExpressionMethods, OptionalExtension, QueryDsl, QueryResult, RunQueryDsl,
-    backend::Backend,
-    dsl,
-    query_builder::{AstPass, Query, QueryFragment, QueryId},
-    sql_types::{Array, BigInt, Nullable, Text, Timestamp},
+    ExpressionMethods, QueryDsl, QueryableByName, RunQueryDsl, dsl,
+    sql_types::{Array, BigInt, Bool, Nullable, Text, Timestamp},
 };
 
 use super::{DbConnection, schema::limit_events};
@@ -50,8 +47,8 @@ impl From<&OrgId> for Scope {
 /// PostgreSQL this takes an advisory lock named after each bucket, in the order given, in one
 /// statement, held to the end of the transaction; a bucket named twice is held once, since a
 /// transaction never waits for its own lock. Transactions that hold several buckets name them
-/// in one order, so none waits on another in a circle. The database's `portico_count_each`
-/// names its locks as this does.
+/// in one order, so none waits on another in a circle. The database's `portico_admit` names
+/// its locks as this does.
 pub fn hold(
     conn: &mut DbConnection,
     scope: impl Into<Scope>,
@@ -87,20 +84,13 @@ pub fn record(
 ) -> Result<(), AppError> {
     let scope = scope.into();
     hold(conn, scope.clone(), &[bucket])?;
-    let Scope(scope) = scope;
-    let latest = of_bucket(&scope, bucket)
-        .order(limit_events::seq.desc())
-        .select((limit_events::seq, limit_events::occurred_at))
-        .limit(1);
-    let latest: Option<(i64, NaiveDateTime)> =
-        Planned::on(conn, latest).get_result(conn).optional()?;
-    let (place, at) = next_place(latest, now);
-    insert(conn, &scope, &[(bucket, place, at)])
+    let window = window(conn, scope.clone(), bucket, now)?;
+    let (place, at) = next_place(window.last_place.zip(window.latest), now);
+    insert(conn, &scope.0, &[(bucket, place, at)])
 }
 
 /// Records one event in each bucket of `asked`, once however often the bucket is asked,
-/// after the places of its window in `windows`, read in the running transaction while it
-/// [`hold`]s the buckets.
+/// after the places of its window in `windows`, read in the running transaction.
 fn record_each(
     conn: &mut DbConnection,
     Scope(scope): &Scope,
@@ -219,14 +209,27 @@ pub fn window(
     bucket: &str,
     since: NaiveDateTime,
 ) -> Result<Window, AppError> {
-    let Scope(scope) = scope.into();
+    let mut windows = windows(conn, scope, &[(bucket, since)])?;
+    windows
+        .pop()
+        .ok_or_else(|| AppError::Internal("a limit window went unread".to_owned()))
+}
+
+/// [`window`] on SQLite, which keeps the statement prepared: its plans do not follow
+/// statistics (the bundled build has the query planner stability guarantee).
+fn window_here(
+    conn: &mut DbConnection,
+    Scope(scope): &Scope,
+    bucket: &str,
+    since: NaiveDateTime,
+) -> Result<Window, AppError> {
     let places = diesel::select((
-        latest_time(&scope, bucket).single_value(),
-        latest_place(&scope, bucket).single_value(),
-        first_place_after(&scope, bucket, since).single_value(),
+        latest_time(scope, bucket).single_value(),
+        latest_place(scope, bucket).single_value(),
+        first_place_after(scope, bucket, since).single_value(),
     ));
     let (latest, last, first): (Option<NaiveDateTime>, Option<i64>, Option<i64>) =
-        Planned::on(conn, places).get_result(conn)?;
+        places.get_result(conn)?;
     Ok(Window::of_places(latest, last, first))
 }
 
@@ -247,8 +250,9 @@ impl Window {
     }
 }
 
-/// The window of each (bucket, since) in `asked`, in that order: on PostgreSQL in one
-/// statement.
+/// The window of each (bucket, since) in `asked`, in that order. On PostgreSQL it is one
+/// call of the database's `portico_windows`, which keeps its plan and reads through the
+/// indexes however few events the table held when it planned.
 pub fn windows(
     conn: &mut DbConnection,
     scope: impl Into<Scope>,
@@ -260,41 +264,142 @@ pub fn windows(
     }
     asked
         .iter()
-        .map(|&(bucket, since)| window(conn, scope.clone(), bucket, since))
+        .map(|&(bucket, since)| window_here(conn, &scope, bucket, since))
         .collect()
 }
 
-/// Holds the buckets of `asked` in their order ([`hold`]; a bucket asked twice is held once),
-/// reads their windows as [`windows`] does, and records one more event in each bucket after
-/// the places read. The windows answered are those from before the events: a caller that
-/// they refuse gives its transaction up, and the events with it. On PostgreSQL all of it is
-/// one call of the database's `portico_count_each`, so the buckets are held for the rest of
-/// that trip and the commit.
-pub fn count_each(
-    conn: &mut DbConnection,
-    scope: impl Into<Scope>,
-    asked: &[(&str, NaiveDateTime)],
-    now: NaiveDateTime,
-) -> Result<Vec<Window>, AppError> {
-    let scope = scope.into();
-    if let DbConnection::Postgresql(pg) = conn {
-        let (names, sinces) = names_and_sinces(asked);
-        let rows: Vec<WindowRow> =
-            diesel::sql_query("SELECT * FROM portico_count_each($1, $2, $3, $4)")
-                .bind::<Text, _>(&scope.0)
-                .bind::<Array<Text>, _>(names)
-                .bind::<Array<Timestamp>, _>(sinces)
-                .bind::<Timestamp, _>(now)
-                .load(pg)?;
-        return Ok(rows.into_iter().map(WindowRow::into_window).collect());
-    }
-    let windows = windows(conn, scope.clone(), asked)?;
-    record_each(conn, &scope, asked, &windows, now)?;
-    Ok(windows)
+/// A limit a request must pass before it is counted in `bucket`: fewer than `cap` events
+/// after `since`, and, when `calm_since` is set, none after that moment (the wait between
+/// one event and the next).
+#[derive(Debug, Clone, Copy)]
+pub struct Limit<'a> {
+    pub bucket: &'a str,
+    pub since: NaiveDateTime,
+    pub cap: i64,
+    pub calm_since: Option<NaiveDateTime>,
 }
 
-/// One row of [`read_windows`] and of `portico_count_each`.
-#[derive(diesel::QueryableByName)]
+impl Limit<'_> {
+    /// Whether the bucket's `window`, as it was before the request, refuses the request. The
+    /// database's `portico_admit` judges by this rule too.
+    pub fn refuses(&self, window: &Window) -> bool {
+        window.count >= self.cap || self.comes_too_soon(window).is_some()
+    }
+
+    /// How long after `calm_since` the bucket's latest event came, when it came after it: the
+    /// time still to wait before the next event may come.
+    pub fn comes_too_soon(&self, window: &Window) -> Option<chrono::Duration> {
+        let (calm_since, latest) = self.calm_since.zip(window.latest)?;
+        (latest > calm_since).then(|| latest - calm_since)
+    }
+}
+
+/// What [`admit`] found: the windows of the limits and of the buckets only read, in the order
+/// given, as they were before the request; and whether the limits let the request through,
+/// in which case it was counted in each limit's bucket.
+#[derive(Debug)]
+pub struct Admission {
+    pub limits: Vec<Window>,
+    pub read: Vec<Window>,
+    pub admitted: bool,
+}
+
+/// Admits a request that `limits` look at, counting it in each limit's bucket (once however
+/// often the bucket is named) when none refuses it, and reads the windows of the buckets in
+/// `read` alongside. Simultaneous requests are admitted one after another, each seeing the
+/// events of those before it: on PostgreSQL this is one call of the database's
+/// `portico_admit`, in a transaction of its own, which holds the limits' buckets only while
+/// the database works on it and commits without waiting for the disk (a crash may forget the
+/// last moment's events). Call it outside any transaction: inside one, the buckets would stay
+/// held until it ends, and its commit would not wait for the disk either. On SQLite, call it
+/// in a transaction ([`crate::storage::Db::write`]), whose writing lock keeps every other
+/// request out.
+pub fn admit(
+    conn: &mut DbConnection,
+    scope: impl Into<Scope>,
+    limits: &[Limit<'_>],
+    read: &[(&str, NaiveDateTime)],
+    now: NaiveDateTime,
+) -> Result<Admission, AppError> {
+    let scope = scope.into();
+    let asked: Vec<(&str, NaiveDateTime)> = limits
+        .iter()
+        .map(|limit| (limit.bucket, limit.since))
+        .chain(read.iter().copied())
+        .collect();
+    if let DbConnection::Postgresql(pg) = conn {
+        return admit_in_one_trip(pg, &scope, limits, &asked, now);
+    }
+    let mut windows = windows(conn, scope.clone(), &asked)?;
+    let read = windows.split_off(limits.len());
+    let admitted = !limits
+        .iter()
+        .zip(&windows)
+        .any(|(limit, window)| limit.refuses(window));
+    if admitted {
+        record_each(conn, &scope, &asked[..limits.len()], &windows, now)?;
+    }
+    Ok(Admission {
+        limits: windows,
+        read,
+        admitted,
+    })
+}
+
+/// [`admit`] on PostgreSQL: one call of `portico_admit`, with no cap for the buckets only
+/// read.
+fn admit_in_one_trip(
+    pg: &mut diesel::PgConnection,
+    Scope(scope): &Scope,
+    limits: &[Limit<'_>],
+    asked: &[(&str, NaiveDateTime)],
+    now: NaiveDateTime,
+) -> Result<Admission, AppError> {
+    let (names, sinces) = names_and_sinces(asked);
+    let unread = asked.len() - limits.len();
+    let caps: Vec<Option<i64>> = limits
+        .iter()
+        .map(|limit| Some(limit.cap))
+        .chain(std::iter::repeat_n(None, unread))
+        .collect();
+    let calm_since: Vec<Option<NaiveDateTime>> = limits
+        .iter()
+        .map(|limit| limit.calm_since)
+        .chain(std::iter::repeat_n(None, unread))
+        .collect();
+    let rows: Vec<AdmissionRow> =
+        diesel::sql_query("SELECT * FROM portico_admit($1, $2, $3, $4, $5, $6)")
+            .bind::<Text, _>(scope)
+            .bind::<Array<Text>, _>(names)
+            .bind::<Array<Timestamp>, _>(sinces)
+            .bind::<Array<Nullable<BigInt>>, _>(caps)
+            .bind::<Array<Nullable<Timestamp>>, _>(calm_since)
+            .bind::<Timestamp, _>(now)
+            .load(pg)?;
+    let admitted = rows.first().is_none_or(|row| row.admitted);
+    let mut windows: Vec<Window> = rows
+        .into_iter()
+        .map(|row| row.window.into_window())
+        .collect();
+    let read = windows.split_off(limits.len().min(windows.len()));
+    Ok(Admission {
+        limits: windows,
+        read,
+        admitted,
+    })
+}
+
+/// One row of `portico_admit`.
+#[derive(QueryableByName)]
+struct AdmissionRow {
+    #[diesel(embed)]
+    window: WindowRow,
+    #[diesel(sql_type = Bool)]
+    admitted: bool,
+}
+
+/// One row of [`read_windows`].
+#[derive(QueryableByName)]
 struct WindowRow {
     #[diesel(sql_type = Nullable<Timestamp>)]
     latest: Option<NaiveDateTime>,
@@ -311,12 +416,12 @@ impl WindowRow {
 }
 
 /// Every asked bucket's places, in the order asked, read by index as the subqueries of
-/// [`window`] read them: the database's `portico_windows` (PostgreSQL migrations), which
-/// `portico_count_each` reads them with too.
+/// [`window_here`] reads them: the database's `portico_windows` (PostgreSQL migrations),
+/// which `portico_admit` reads them with too.
 const WINDOWS: &str = "SELECT latest, last_place, first_place \
     FROM portico_windows($1, $2, $3) ORDER BY place";
 
-/// [`windows`] on PostgreSQL: one statement, whose reading the database plans when it runs.
+/// [`windows`] on PostgreSQL: one statement.
 fn read_windows(
     pg: &mut diesel::PgConnection,
     Scope(scope): &Scope,
@@ -353,48 +458,3 @@ pub fn sweep(conn: &mut DbConnection, before: NaiveDateTime) -> Result<usize, Ap
             .execute(conn)?,
     )
 }
-
-/// A statement planned afresh each time it runs, for the size its tables have then.
-///
-/// PostgreSQL keeps one plan for a prepared statement once it has run a few times. A bucket
-/// table that was nearly empty when a connection first counted in it (a new install, or the
-/// quiet hour before a burst of code requests) keeps a plan that reads every event, and the
-/// burst then pays for that walk on each count, while it holds its buckets, until the next
-/// ANALYZE. Left unprepared, each count is planned for the events there are. SQLite keeps
-/// such statements prepared: its plans do not follow statistics (the bundled build has the
-/// query planner stability guarantee), and preparing anew would only cost time.
-#[derive(Debug, Clone, Copy)]
-struct Planned<Q> {
-    query: Q,
-    afresh: bool,
-}
-
-impl<Q> Planned<Q> {
-    /// `query`, as `conn`'s database should plan it.
-    fn on(conn: &DbConnection, query: Q) -> Self {
-        let afresh = matches!(conn, DbConnection::Postgresql(_));
-        Self { query, afresh }
-    }
-}
-
-/// The query's own id: where the statement may be kept (SQLite), diesel finds it by that id
-/// without writing out its SQL; where it may not (`afresh`), diesel never looks it up.
-impl<Q: QueryId> QueryId for Planned<Q> {
-    type QueryId = Q::QueryId;
-    const HAS_STATIC_QUERY_ID: bool = Q::HAS_STATIC_QUERY_ID;
-}
-
-impl<Q: Query> Query for Planned<Q> {
-    type SqlType = Q::SqlType;
-}
-
-impl<Q: QueryFragment<DB>, DB: Backend> QueryFragment<DB> for Planned<Q> {
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
-        if self.afresh {
-            out.unsafe_to_cache_prepared();
-        }
-        self.query.walk_ast(out)
-    }
-}
-
-impl<Q, C> RunQueryDsl<C> for Planned<Q> {}

@@ -1,0 +1,2 @@
+-- PostgreSQL admits limited requests with a function of its own; SQLite needs nothing here.
+SELECT 1;
