@@ -26,7 +26,8 @@ both_backends!(
     a_caller_that_stopped_waiting_finds_nothing_stored,
     searches_waiting_their_turn_leave_connections_to_other_work,
     admitting_by_several_limits_reads_each_window_then_adds_one_event_per_bucket,
-    delivered_codes_of_several_organizations_start_their_own_lifetimes
+    delivered_codes_of_several_organizations_start_their_own_lifetimes,
+    a_delivery_round_drops_messages_whose_codes_cannot_be_used
 );
 
 /// A code request is admitted by several limits, one bucket named twice (its hour and its
@@ -536,4 +537,121 @@ async fn delivered_codes_of_several_organizations_start_their_own_lifetimes(back
         "another organization's code was activated"
     );
     assert_ne!(globex, umbrella);
+}
+
+/// A delivery round claims its messages together and drops, unsent, those whose codes can no
+/// longer be used: a used code, and a code named with an organization that is not its own.
+/// A live code's message and a message without codes go out in the same round.
+async fn a_delivery_round_drops_messages_whose_codes_cannot_be_used(backend: Backend) {
+    use diesel::prelude::*;
+    use portico::{
+        domain::{
+            contact::Identifier,
+            otp::{AttemptId, LoginAttempt, Purpose},
+        },
+        storage::{
+            accounts, orgs, otp,
+            outbox::{self, NewMessage},
+            schema::{one_time_codes, outbox as queue},
+        },
+    };
+    let Some(app) = TestApp::demo(backend).await else {
+        return;
+    };
+    let queued = app
+        .app
+        .db
+        .run(move |conn| {
+            let now = Utc::now().naive_utc();
+            let mut codes = Vec::new();
+            for (slug, email) in [
+                ("globex", "demo@globex.example"),
+                ("globex", "c.mendoza@globex.example"),
+                ("umbrella", "demo@umbrella.example"),
+            ] {
+                let org = orgs::find_by_slug(conn, slug)?.unwrap();
+                let typed = Identifier::parse(email, "US")?;
+                let contact = accounts::find_contact_by_identifier(conn, &org.id, &typed)?
+                    .unwrap()
+                    .contact;
+                let attempt = LoginAttempt {
+                    org_id: org.id,
+                    id: AttemptId::new(),
+                    contact_id: Some(contact.id),
+                    identifier_hash: format!("hash-of-{email}"),
+                    purpose: Purpose::Login,
+                    password_proven: false,
+                    expires_at: now + chrono::Duration::minutes(15),
+                };
+                otp::insert_attempt(conn, &attempt, now)?;
+                let code = otp::insert_code(
+                    conn,
+                    &otp::NewCode {
+                        org_id: &org.id,
+                        attempt_id: &attempt.id,
+                        contact_id: &contact.id,
+                        purpose: Purpose::Login,
+                        code_hash: "not-a-real-hash",
+                        max_guesses: 3,
+                        lifetime_secs: 300,
+                        now,
+                    },
+                )?;
+                codes.push((org.id, code, email));
+            }
+            diesel::update(one_time_codes::table.filter(one_time_codes::id.eq(&codes[1].1)))
+                .set(one_time_codes::status.eq("used"))
+                .execute(conn)?;
+            let globex = codes[0].0;
+            let carrying = [
+                ("live", vec![format!("{}:{}", globex, codes[0].1)]),
+                ("used", vec![format!("{}:{}", globex, codes[1].1)]),
+                ("foreign", vec![format!("{}:{}", globex, codes[2].1)]),
+                ("none", Vec::new()),
+            ];
+            let mut queued = Vec::new();
+            for (what, code_refs) in carrying {
+                let message = NewMessage {
+                    org_id: Some(globex),
+                    channel: "email",
+                    recipient: codes[0].2.to_owned(),
+                    subject: format!("message {what}"),
+                    body_text: "body".to_owned(),
+                    body_html: String::new(),
+                    code_refs,
+                };
+                queued.push((what, outbox::enqueue(conn, &message, now)?));
+            }
+            Ok(queued)
+        })
+        .await
+        .unwrap();
+    app.deliver_now().await;
+    let states = app
+        .app
+        .db
+        .run(|conn| {
+            Ok(queue::table
+                .select((queue::id, queue::state))
+                .load::<(String, String)>(conn)?)
+        })
+        .await
+        .unwrap();
+    let state = |id: &str| {
+        states
+            .iter()
+            .find(|(stored, _)| stored == id)
+            .map(|(_, state)| state.clone())
+            .unwrap()
+    };
+    let found: Vec<(&str, String)> = queued.iter().map(|(what, id)| (*what, state(id))).collect();
+    assert_eq!(
+        found,
+        [
+            ("live", "sent".to_owned()),
+            ("used", "dropped".to_owned()),
+            ("foreign", "dropped".to_owned()),
+            ("none", "sent".to_owned()),
+        ]
+    );
 }

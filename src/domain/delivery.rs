@@ -322,43 +322,52 @@ struct Outcome {
 }
 
 /// Claims up to `free` due messages, oldest first, passing over those whose way out already
-/// has [`SENDS_PER_WAY`] messages out (`busy`, by way).
+/// has [`SENDS_PER_WAY`] messages out (`busy`, by way): one statement claims them all, and one
+/// more reads which of their codes can still be used. A message none of whose codes can is
+/// dropped unsent.
 fn claim_round(
     conn: &mut DbConnection,
     now: chrono::NaiveDateTime,
     free: usize,
     busy: &HashMap<String, usize>,
 ) -> Result<Claimed, AppError> {
-    let mut claimed = Claimed {
-        to_send: Vec::new(),
-        dropped: 0,
-    };
     let mut taking = busy.clone();
+    let mut chosen = Vec::new();
     for due in outbox::due(conn, now, DUE_LOOKAHEAD)? {
-        if claimed.to_send.len() >= free {
+        if chosen.len() >= free {
             break;
         }
         let slots = taking
             .entry(way_of(&due.channel, due.org_id.as_deref()))
             .or_default();
-        if *slots >= SENDS_PER_WAY {
-            continue;
+        if *slots < SENDS_PER_WAY {
+            *slots += 1;
+            chosen.push(due.id);
         }
-        let id = due.id;
-        let Some(message) = outbox::claim(conn, &id, now, LEASE_SECS)? else {
-            continue;
-        };
-        let codes = code_refs(&message.code_refs);
-        if !codes.is_empty() && !any_code_useful(conn, &codes, now)? {
+    }
+    let ids: Vec<&str> = chosen.iter().map(String::as_str).collect();
+    let mut messages = outbox::claim(conn, &ids, now, LEASE_SECS)?;
+    // Oldest first, as they were due.
+    messages.sort_by_key(|message| ids.iter().position(|id| *id == message.id));
+    let refs: Vec<Vec<(OrgId, String)>> = messages
+        .iter()
+        .map(|message| code_refs(&message.code_refs))
+        .collect();
+    let useful = otp::still_useful(conn, &refs.concat(), now)?;
+    let mut claimed = Claimed {
+        to_send: Vec::new(),
+        dropped: 0,
+    };
+    for (message, codes) in messages.into_iter().zip(refs) {
+        if !codes.is_empty() && !codes.iter().any(|code| useful.contains(code)) {
             outbox::mark_dropped(
                 conn,
-                &id,
+                &message.id,
                 "its code was used, replaced or expired before it could be sent",
             )?;
             claimed.dropped += 1;
             continue;
         }
-        *slots += 1;
         claimed.to_send.push(message);
     }
     Ok(claimed)
@@ -427,19 +436,6 @@ fn code_refs(text: &str) -> Vec<(OrgId, String)> {
         .filter_map(|part| part.split_once(':'))
         .filter_map(|(org, code)| Id::parse(org).map(|org| (org, code.to_owned())))
         .collect()
-}
-
-fn any_code_useful(
-    conn: &mut DbConnection,
-    codes: &[(OrgId, String)],
-    now: chrono::NaiveDateTime,
-) -> Result<bool, AppError> {
-    for (org_id, code_id) in codes {
-        if otp::still_useful(conn, org_id, code_id, now)? {
-            return Ok(true);
-        }
-    }
-    Ok(false)
 }
 
 /// The longest one email's whole SMTP exchange may take, connection included.

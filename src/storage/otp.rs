@@ -262,21 +262,34 @@ pub fn activate(
     Ok(())
 }
 
-/// Whether a message carrying this code can still be of use: the code is live and within
-/// its lifetime.
+/// Which of `codes`, each an organization and a code id, can still be used: live and not
+/// expired. One statement, however many.
 pub fn still_useful(
     conn: &mut DbConnection,
-    org_id: &OrgId,
-    code_id: &str,
+    codes: &[(OrgId, String)],
     now: NaiveDateTime,
-) -> Result<bool, AppError> {
-    let live: i64 = one_time_codes::table
-        .find((org_id.to_string(), code_id))
+) -> Result<Vec<(OrgId, String)>, AppError> {
+    if codes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let orgs: Vec<String> = codes.iter().map(|(org, _)| org.to_string()).collect();
+    let ids: Vec<&str> = codes.iter().map(|(_, id)| id.as_str()).collect();
+    let live: Vec<(String, String)> = one_time_codes::table
+        .filter(one_time_codes::org_id.eq_any(&orgs))
+        .filter(one_time_codes::id.eq_any(&ids))
         .filter(is_live())
         .filter(one_time_codes::expires_at.gt(now))
-        .count()
-        .get_result(conn)?;
-    Ok(live > 0)
+        .select((one_time_codes::org_id, one_time_codes::id))
+        .load(conn)?;
+    // A code counts only under the organization named with it.
+    Ok(codes
+        .iter()
+        .filter(|(org, id)| {
+            live.iter()
+                .any(|(live_org, live_id)| *live_org == org.to_string() && live_id == id)
+        })
+        .cloned()
+        .collect())
 }
 
 /// The status and guess count of the attempt's newest code, for tests and the console.

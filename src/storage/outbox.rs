@@ -6,7 +6,7 @@
 //! a message is sent, dropped or given up on.
 
 use chrono::{Duration, NaiveDateTime};
-use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, RunQueryDsl, prelude::*};
+use diesel::{ExpressionMethods, QueryDsl, RunQueryDsl, prelude::*};
 
 use super::{DbConnection, schema::outbox};
 use crate::{AppError, domain::org::OrgId};
@@ -135,14 +135,18 @@ pub fn due(conn: &mut DbConnection, now: NaiveDateTime, limit: i64) -> Result<Ve
     Ok(due)
 }
 
-/// Claims a due message for `lease_secs`; `None` when another worker got it first.
+/// Claims the due messages `ids` for `lease_secs`, in one statement: those another worker got
+/// first are not among the messages answered, which come in no particular order.
 pub fn claim(
     conn: &mut DbConnection,
-    id: &str,
+    ids: &[&str],
     now: NaiveDateTime,
     lease_secs: i64,
-) -> Result<Option<Message>, AppError> {
-    Ok(diesel::update(outbox::table.find(id))
+) -> Result<Vec<Message>, AppError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(diesel::update(outbox::table.filter(outbox::id.eq_any(ids)))
         .filter(
             outbox::state
                 .eq("pending")
@@ -159,8 +163,7 @@ pub fn claim(
         // The message's columns as such: diesel's `as_returning` does not reach the
         // connection that serves both backends.
         .returning(<Message as Selectable<diesel::pg::Pg>>::construct_selection())
-        .get_result(conn)
-        .optional()?)
+        .get_results(conn)?)
 }
 
 /// Ends the messages `ids` in `state` and wipes their bodies, in one statement.
