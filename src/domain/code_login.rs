@@ -682,7 +682,8 @@ fn check_code(
     code: &str,
     now: NaiveDateTime,
 ) -> Result<CodeCheck, AppError> {
-    let Some(attempt) = codes::find_attempt(conn, org_id, attempt_id, now)? else {
+    let Some((attempt, contact)) = codes::find_attempt_of_contact(conn, org_id, attempt_id, now)?
+    else {
         return Ok(CodeCheck::Refused);
     };
     let mode_allows = match attempt.purpose {
@@ -696,14 +697,10 @@ fn check_code(
         | Purpose::RegistrationMobile
         | Purpose::ContactChange => false,
     };
-    let Some(contact_id) = attempt.contact_id.filter(|_| mode_allows) else {
+    if !mode_allows || contact.status != ContactStatus::Active {
         return Ok(CodeCheck::Refused);
-    };
-    let Some(contact) = accounts::find_contact(conn, org_id, &contact_id)?
-        .filter(|c| c.status == ContactStatus::Active)
-    else {
-        return Ok(CodeCheck::Refused);
-    };
+    }
+    let contact_id = contact.id;
     let failure_bucket = failure_bucket(&contact);
     if is_paused(conn, policy, &contact, now)? {
         limits::record(conn, org_id, &failure_bucket, now)?;

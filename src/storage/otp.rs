@@ -10,12 +10,13 @@ use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, RunQueryDsl, dsl, p
 
 use super::{
     DbConnection,
-    schema::{common_code_logins, login_attempts, one_time_codes},
+    accounts::ContactRow,
+    schema::{common_code_logins, contacts, login_attempts, one_time_codes},
 };
 use crate::{
     AppError,
     domain::{
-        contact::ContactId,
+        contact::{Contact, ContactId},
         ids::Id,
         org::OrgId,
         otp::{AttemptId, LoginAttempt, Purpose},
@@ -88,6 +89,31 @@ pub fn find_attempt(
         .first(conn)
         .optional()?
         .map(AttemptRow::into_domain)
+        .transpose()
+}
+
+/// The live attempt `attempt_id` of the organization together with the contact it is for,
+/// in one statement; `None` when the attempt is unknown, expired, or for nobody.
+pub fn find_attempt_of_contact(
+    conn: &mut DbConnection,
+    org_id: &OrgId,
+    attempt_id: &AttemptId,
+    now: NaiveDateTime,
+) -> Result<Option<(LoginAttempt, Contact)>, AppError> {
+    let found: Option<(AttemptRow, ContactRow)> = login_attempts::table
+        .inner_join(
+            contacts::table.on(contacts::org_id
+                .eq(login_attempts::org_id)
+                .and(login_attempts::contact_id.eq(contacts::id.nullable()))),
+        )
+        .filter(login_attempts::org_id.eq(org_id.to_string()))
+        .filter(login_attempts::id.eq(attempt_id.to_string()))
+        .filter(login_attempts::expires_at.gt(now))
+        .select((AttemptRow::as_select(), ContactRow::as_select()))
+        .first(conn)
+        .optional()?;
+    found
+        .map(|(attempt, contact)| Ok((attempt.into_domain()?, contact.into_domain()?.contact)))
         .transpose()
 }
 
