@@ -429,13 +429,7 @@ async fn searches_waiting_their_turn_leave_connections_to_other_work(backend: Ba
 /// does a code another copy already activated.
 async fn delivered_codes_of_several_organizations_start_their_own_lifetimes(backend: Backend) {
     use diesel::prelude::*;
-    use portico::{
-        domain::{
-            contact::Identifier,
-            otp::{AttemptId, LoginAttempt, Purpose},
-        },
-        storage::{accounts, orgs, otp, schema::one_time_codes},
-    };
+    use portico::storage::{otp, schema::one_time_codes};
     let Some(app) = TestApp::demo(backend).await else {
         return;
     };
@@ -455,35 +449,7 @@ async fn delivered_codes_of_several_organizations_start_their_own_lifetimes(back
                 ("umbrella", "demo@umbrella.example", 300),
                 ("umbrella", "t.nguyen@umbrella.example", 300),
             ] {
-                let org = orgs::find_by_slug(conn, slug)?.unwrap();
-                let typed = Identifier::parse(email, "US")?;
-                let contact = accounts::find_contact_by_identifier(conn, &org.id, &typed)?
-                    .unwrap()
-                    .contact;
-                let attempt = LoginAttempt {
-                    org_id: org.id,
-                    id: AttemptId::new(),
-                    contact_id: Some(contact.id),
-                    identifier_hash: format!("hash-of-{email}"),
-                    purpose: Purpose::Login,
-                    password_proven: false,
-                    expires_at: made + chrono::Duration::minutes(15),
-                };
-                otp::insert_attempt(conn, &attempt, made)?;
-                let code = otp::insert_code(
-                    conn,
-                    &otp::NewCode {
-                        org_id: &org.id,
-                        attempt_id: &attempt.id,
-                        contact_id: &contact.id,
-                        purpose: Purpose::Login,
-                        code_hash: "not-a-real-hash",
-                        max_guesses: 3,
-                        lifetime_secs: lifetime,
-                        now: made,
-                    },
-                )?;
-                codes.push((org.id, code));
+                codes.push(pending_code(conn, slug, email, lifetime, made)?);
             }
             Ok(codes)
         })
@@ -544,16 +510,9 @@ async fn delivered_codes_of_several_organizations_start_their_own_lifetimes(back
 /// A live code's message and a message without codes go out in the same round.
 async fn a_delivery_round_drops_messages_whose_codes_cannot_be_used(backend: Backend) {
     use diesel::prelude::*;
-    use portico::{
-        domain::{
-            contact::Identifier,
-            otp::{AttemptId, LoginAttempt, Purpose},
-        },
-        storage::{
-            accounts, orgs, otp,
-            outbox::{self, NewMessage},
-            schema::{one_time_codes, outbox as queue},
-        },
+    use portico::storage::{
+        outbox::{self, NewMessage},
+        schema::{one_time_codes, outbox as queue},
     };
     let Some(app) = TestApp::demo(backend).await else {
         return;
@@ -569,35 +528,8 @@ async fn a_delivery_round_drops_messages_whose_codes_cannot_be_used(backend: Bac
                 ("globex", "c.mendoza@globex.example"),
                 ("umbrella", "demo@umbrella.example"),
             ] {
-                let org = orgs::find_by_slug(conn, slug)?.unwrap();
-                let typed = Identifier::parse(email, "US")?;
-                let contact = accounts::find_contact_by_identifier(conn, &org.id, &typed)?
-                    .unwrap()
-                    .contact;
-                let attempt = LoginAttempt {
-                    org_id: org.id,
-                    id: AttemptId::new(),
-                    contact_id: Some(contact.id),
-                    identifier_hash: format!("hash-of-{email}"),
-                    purpose: Purpose::Login,
-                    password_proven: false,
-                    expires_at: now + chrono::Duration::minutes(15),
-                };
-                otp::insert_attempt(conn, &attempt, now)?;
-                let code = otp::insert_code(
-                    conn,
-                    &otp::NewCode {
-                        org_id: &org.id,
-                        attempt_id: &attempt.id,
-                        contact_id: &contact.id,
-                        purpose: Purpose::Login,
-                        code_hash: "not-a-real-hash",
-                        max_guesses: 3,
-                        lifetime_secs: 300,
-                        now,
-                    },
-                )?;
-                codes.push((org.id, code, email));
+                let (org_id, code) = pending_code(conn, slug, email, 300, now)?;
+                codes.push((org_id, code, email));
             }
             diesel::update(one_time_codes::table.filter(one_time_codes::id.eq(&codes[1].1)))
                 .set(one_time_codes::status.eq("used"))
@@ -654,4 +586,51 @@ async fn a_delivery_round_drops_messages_whose_codes_cannot_be_used(backend: Bac
             ("none", "sent".to_owned()),
         ]
     );
+}
+
+/// Stores a login attempt of the contact `email` of the organization `slug`, made at `made`,
+/// and a pending code for it with `lifetime` seconds; answers the organization and the code.
+fn pending_code(
+    conn: &mut portico::storage::DbConnection,
+    slug: &str,
+    email: &str,
+    lifetime: u32,
+    made: chrono::NaiveDateTime,
+) -> Result<(portico::domain::org::OrgId, String), AppError> {
+    use portico::{
+        domain::{
+            contact::Identifier,
+            otp::{AttemptId, LoginAttempt, Purpose},
+        },
+        storage::{accounts, orgs, otp},
+    };
+    let org = orgs::find_by_slug(conn, slug)?.unwrap();
+    let typed = Identifier::parse(email, "US")?;
+    let contact = accounts::find_contact_by_identifier(conn, &org.id, &typed)?
+        .unwrap()
+        .contact;
+    let attempt = LoginAttempt {
+        org_id: org.id,
+        id: AttemptId::new(),
+        contact_id: Some(contact.id),
+        identifier_hash: format!("hash-of-{email}"),
+        purpose: Purpose::Login,
+        password_proven: false,
+        expires_at: made + chrono::Duration::minutes(15),
+    };
+    otp::insert_attempt(conn, &attempt, made)?;
+    let code = otp::insert_code(
+        conn,
+        &otp::NewCode {
+            org_id: &org.id,
+            attempt_id: &attempt.id,
+            contact_id: &contact.id,
+            purpose: Purpose::Login,
+            code_hash: "not-a-real-hash",
+            max_guesses: 3,
+            lifetime_secs: lifetime,
+            now: made,
+        },
+    )?;
+    Ok((org.id, code))
 }
