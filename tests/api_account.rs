@@ -26,6 +26,7 @@ both_backends!(
     a_forgotten_password_is_reset_and_every_session_ends,
     a_reset_for_an_unknown_identifier_gets_the_same_answer_and_sends_nothing,
     reset_codes_and_login_codes_never_stand_in_for_each_other,
+    only_a_login_is_sent_again_as_a_login_code,
     open_registration_proves_both_addresses_and_logs_the_contact_in,
     registration_with_approval_waits_for_an_admin,
     registrations_that_must_fail_fail_like_the_pages,
@@ -286,6 +287,62 @@ async fn reset_codes_and_login_codes_never_stand_in_for_each_other(backend: Back
         .confirm_reset("umbrella", &reset_id, &reset_code, NEW_PASSWORD)
         .await;
     assert_eq!(reset.status, StatusCode::NO_CONTENT);
+}
+
+/// Asking for a login code again names the attempt to send it for: an address change or a
+/// password reset named there is not found, and nothing is sent. Sent again as a login code to
+/// the current address, a change's code would prove an address its contact does not own, and
+/// a reset's code would reset a password through a mail that calls it a login code.
+async fn only_a_login_is_sent_again_as_a_login_code(backend: Backend) {
+    let (smtp, sms) = common::receivers().await;
+    let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
+        return;
+    };
+    let api = Client::new(&app);
+    let token = api
+        .token("umbrella", "demo@umbrella.example", DEMO_PASSWORD)
+        .await;
+    let change = api
+        .start_change(&token, "email", "someone@elsewhere.example", DEMO_PASSWORD)
+        .await;
+    assert_eq!(change.status, StatusCode::ACCEPTED, "{:?}", change.body);
+    let reset = api.forgot("umbrella", "demo@umbrella.example").await;
+    smtp.wait_for("demo@umbrella.example", 1).await;
+    let queued = app.deliveries("umbrella").await.len();
+
+    for attempt in [change.text("change_id"), reset.text("reset_id")] {
+        let again = api
+            .post(
+                "/portals/umbrella/login/otp",
+                None,
+                json!({ "login_id": attempt }),
+            )
+            .await;
+        assert_eq!(again.status, StatusCode::NOT_FOUND, "{:?}", again.body);
+    }
+    assert_eq!(
+        app.deliveries("umbrella").await.len(),
+        queued,
+        "nothing sent"
+    );
+
+    let login_id = api
+        .post(
+            "/portals/umbrella/login/otp",
+            None,
+            json!({ "identifier": "demo@umbrella.example" }),
+        )
+        .await
+        .text("login_id");
+    let login_code = smtp.wait_for("demo@umbrella.example", 2).await.code();
+    let login = api
+        .post(
+            "/portals/umbrella/login/otp/verify",
+            None,
+            json!({ "login_id": login_id, "code": login_code }),
+        )
+        .await;
+    assert_eq!(login.status, StatusCode::OK, "a login is still a login");
 }
 
 async fn open_registration_proves_both_addresses_and_logs_the_contact_in(backend: Backend) {

@@ -18,19 +18,22 @@ use common::{
 };
 use reqwest::StatusCode;
 
-/// Sends `code` for the code page's attempt from `n` requests at once; returns their statuses.
+/// Sends `code` for the code page's attempt from `n` requests at once to the form at `verify`
+/// (Globex's portal when `None`); returns their statuses.
 async fn guess_at_once(
     app: &TestApp,
     browser: &common::Browser,
     page: &common::Page,
     code: &str,
     n: usize,
+    verify: Option<&str>,
 ) -> Vec<StatusCode> {
     let (csrf, login_id) = (page.csrf(), page.hidden("login_id"));
+    let verify = verify.unwrap_or("/portal/globex/login/code/verify");
     let mut guesses = Vec::new();
     for _ in 0..n {
         let client = browser.client.clone();
-        let url = format!("{}/portal/globex/login/code/verify", app.base);
+        let url = format!("{}{verify}", app.base);
         let fields = [
             ("csrf", csrf.clone()),
             ("login_id", login_id.clone()),
@@ -76,6 +79,7 @@ both_backends!(
     the_demo_file_outboxes_carry_codes_without_any_gateway,
     common_page_code_opens_the_one_portal_that_takes_codes,
     simultaneous_common_page_code_requests_send_one_code,
+    wrong_codes_sent_at_once_on_the_common_page_are_all_counted,
     common_page_code_lets_a_contact_of_two_code_portals_choose,
     common_page_code_by_sms_and_for_strangers,
 );
@@ -352,7 +356,7 @@ async fn twenty_concurrent_right_guesses_make_exactly_one_session(backend: Backe
     let browser = app.browser();
     let page = browser.request_code("globex", "demo@globex.example").await;
     let code = smtp.wait_for("demo@globex.example", 1).await.code();
-    let statuses = guess_at_once(&app, &browser, &page, &code, 20).await;
+    let statuses = guess_at_once(&app, &browser, &page, &code, 20, None).await;
     let winners = statuses
         .iter()
         .filter(|s| **s == StatusCode::SEE_OTHER)
@@ -384,7 +388,7 @@ async fn twenty_concurrent_wrong_guesses_are_all_counted_and_kill_the_code(backe
     let page = browser.request_code("globex", "demo@globex.example").await;
     let code = smtp.wait_for("demo@globex.example", 1).await.code();
     let wrong = if code == "000000" { "111111" } else { "000000" };
-    let statuses = guess_at_once(&app, &browser, &page, wrong, 20).await;
+    let statuses = guess_at_once(&app, &browser, &page, wrong, 20, None).await;
     assert!(
         statuses.iter().all(|s| *s == StatusCode::UNAUTHORIZED),
         "{statuses:?}"
@@ -954,6 +958,39 @@ async fn simultaneous_common_page_code_requests_send_one_code(backend: Backend) 
     smtp.wait_for("pat@shared.example", 1).await;
     app.settled_outbox().await;
     assert_eq!(smtp.mails().len(), 1, "one email");
+}
+
+/// Fourteen wrong codes for one common-page code at the same moment: each is counted in the
+/// contact's wrong codes at a place of its own, so the pause after ten comes when it should.
+async fn wrong_codes_sent_at_once_on_the_common_page_are_all_counted(backend: Backend) {
+    let (smtp, sms) = (
+        SmtpReceiver::start().await,
+        SmsReceiver::start(Mode::Accept).await,
+    );
+    let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
+        return;
+    };
+    let browser = app.browser();
+    let page = common_code(&browser, "pat@shared.example").await;
+    let code = smtp.wait_for("pat@shared.example", 1).await.code();
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let statuses = guess_at_once(&app, &browser, &page, wrong, 14, Some("/code/verify")).await;
+    assert!(
+        statuses.iter().all(|s| *s == StatusCode::UNAUTHORIZED),
+        "{statuses:?}"
+    );
+    assert_eq!(app.limit_events("code:fail:").await, 14);
+    assert_eq!(
+        app.limit_places("code:fail:").await,
+        14,
+        "wrong codes shared a place, and their count falls short"
+    );
+    let paused = common_enter(&browser, &page, &code).await;
+    assert_ne!(
+        paused.status,
+        StatusCode::SEE_OTHER,
+        "the right code while paused"
+    );
 }
 
 async fn common_page_code_lets_a_contact_of_two_code_portals_choose(backend: Backend) {

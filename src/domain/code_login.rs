@@ -309,6 +309,7 @@ async fn plan(
                 }
                 Requester::Resend(attempt_id) => {
                     let attempt = codes::find_attempt(conn, &org_id, &attempt_id, now)?
+                        .filter(|attempt| logs_in(attempt, &policy))
                         .ok_or(AppError::NotFound)?;
                     let contact = match attempt.contact_id {
                         Some(id) => accounts::find_contact(conn, &org_id, &id)?,
@@ -673,6 +674,24 @@ fn record_check(
     )
 }
 
+/// Whether `attempt` is one that a code logs in by under `policy`: a login by code where the
+/// portal allows one, or the code after a proven password where the portal asks for both.
+/// Attempts of every other purpose (a password reset, a change of address, ...) have codes
+/// of their own, which never log anyone in, and are never sent again as login codes.
+fn logs_in(attempt: &LoginAttempt, policy: &LoginPolicy) -> bool {
+    match attempt.purpose {
+        Purpose::Login => matches!(policy.login_mode, LoginMode::Otp | LoginMode::PasswordOrOtp),
+        Purpose::SecondFactor => {
+            policy.login_mode == LoginMode::PasswordAndOtp && attempt.password_proven
+        }
+        Purpose::PasswordReset
+        | Purpose::Invitation
+        | Purpose::RegistrationEmail
+        | Purpose::RegistrationMobile
+        | Purpose::ContactChange => false,
+    }
+}
+
 fn check_code(
     conn: &mut DbConnection,
     signer: &super::signing::Signer,
@@ -686,18 +705,7 @@ fn check_code(
     else {
         return Ok(CodeCheck::Refused);
     };
-    let mode_allows = match attempt.purpose {
-        Purpose::Login => matches!(policy.login_mode, LoginMode::Otp | LoginMode::PasswordOrOtp),
-        Purpose::SecondFactor => {
-            policy.login_mode == LoginMode::PasswordAndOtp && attempt.password_proven
-        }
-        Purpose::PasswordReset
-        | Purpose::Invitation
-        | Purpose::RegistrationEmail
-        | Purpose::RegistrationMobile
-        | Purpose::ContactChange => false,
-    };
-    if !mode_allows || contact.status != ContactStatus::Active {
+    if !logs_in(&attempt, policy) || contact.status != ContactStatus::Active {
         return Ok(CodeCheck::Refused);
     }
     let contact_id = contact.id;
@@ -905,9 +913,10 @@ pub async fn verify_common_code(
     let common_id = common_id.trim().chars().take(64).collect::<String>();
     let signer = app.signer.clone();
     let client = client.clone();
+    // One transaction, so that the wrong codes it records hold their buckets to the end.
     let checks = app
         .db
-        .run(move |conn| {
+        .transaction(move |conn| {
             let now = Utc::now().naive_utc();
             let Some(attempts) = codes::find_common(conn, &common_id, now)? else {
                 return Ok(Vec::new());
