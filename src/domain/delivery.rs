@@ -23,6 +23,7 @@ use handlebars::Handlebars;
 use lettre::{
     AsyncSmtpTransport, AsyncTransport, Tokio1Executor,
     message::{Mailbox, MultiPart},
+    transport::smtp::AsyncSmtpTransportBuilder,
 };
 use tokio::sync::Notify;
 
@@ -61,7 +62,7 @@ pub struct Deliveries {
 
 enum EmailTransport {
     Smtp {
-        transport: AsyncSmtpTransport<Tokio1Executor>,
+        transport: Box<SmtpRelay>,
         from: Mailbox,
     },
     Files {
@@ -167,13 +168,13 @@ impl Deliveries {
         })?;
         let email = match &config.smtp_url {
             Some(url) => {
-                let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose())
+                let builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose())
                     .map_err(|_| AppError::Invalid {
                         field: Some("smtp_url"),
                         message: "PORTICO_SMTP_URL is not a valid SMTP URL, such as smtp://user:pass@host:587?tls=required.".to_owned(),
                     })?
-                    .timeout(Some(Duration::from_secs(15)))
-                    .build();
+                    .timeout(Some(Duration::from_secs(15)));
+                let transport = Box::new(SmtpRelay::new(builder));
                 tracing::info!("email goes out over SMTP");
                 EmailTransport::Smtp { transport, from }
             }
@@ -460,20 +461,57 @@ async fn send_email(transport: &EmailTransport, message: &Message) -> Result<(),
         ))
         .map_err(|error| format!("cannot build the email: {error}"))?;
     match transport {
-        // lettre's own timeout covers each read and write, not a server that accepts the
-        // connection and then says nothing; the whole exchange gets one bound here.
-        EmailTransport::Smtp { transport, .. } => {
-            match tokio::time::timeout(SMTP_EXCHANGE_LIMIT, transport.send(email)).await {
-                Ok(sent) => sent.map(|_| ()).map_err(|error| format!("SMTP: {error}")),
-                Err(_) => Err(format!(
-                    "SMTP: no answer within {} seconds",
-                    SMTP_EXCHANGE_LIMIT.as_secs()
-                )),
-            }
-        }
+        EmailTransport::Smtp { transport, .. } => transport.send(email).await,
         EmailTransport::Files { dir, .. } => {
             write_file(dir, &message.id, "eml", &email.formatted()).await
         }
+    }
+}
+
+/// The SMTP server email goes out through, with lettre's pool of open connections to it.
+struct SmtpRelay {
+    builder: AsyncSmtpTransportBuilder,
+    pool: std::sync::Mutex<AsyncSmtpTransport<Tokio1Executor>>,
+    /// How long one message's whole exchange may take: [`SMTP_EXCHANGE_LIMIT`].
+    limit: Duration,
+}
+
+impl SmtpRelay {
+    fn new(builder: AsyncSmtpTransportBuilder) -> Self {
+        let pool = std::sync::Mutex::new(builder.clone().build());
+        Self {
+            builder,
+            pool,
+            limit: SMTP_EXCHANGE_LIMIT,
+        }
+    }
+
+    /// Sends `email`, its whole exchange bounded by the relay's limit: lettre's own timeout
+    /// covers each read and write, not a server that accepts the connection and then says
+    /// nothing.
+    ///
+    /// An exchange cut short at that bound leaves its connection in the middle of a
+    /// conversation, and lettre puts it back in the pool all the same: the next message would
+    /// read the reply the server owed this one, and could be taken as sent on the strength of
+    /// it. So the pool is replaced, and its connections closed, whenever an exchange is cut.
+    async fn send(&self, email: lettre::Message) -> Result<(), String> {
+        let pool = self.current().clone();
+        match tokio::time::timeout(self.limit, pool.send(email)).await {
+            Ok(sent) => sent.map(|_| ()).map_err(|error| format!("SMTP: {error}")),
+            Err(_) => {
+                *self.current() = self.builder.clone().build();
+                Err(format!(
+                    "SMTP: no answer within {} seconds",
+                    self.limit.as_secs_f32()
+                ))
+            }
+        }
+    }
+
+    fn current(&self) -> std::sync::MutexGuard<'_, AsyncSmtpTransport<Tokio1Executor>> {
+        self.pool
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -623,6 +661,90 @@ fn form_helper(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A real SMTP server on a loopback port, test-only: the first message it gets is
+    /// answered only after 2 seconds, and every later one refused with a 550. Answers how
+    /// many messages it has received.
+    async fn late_then_refusing_relay() -> (u16, Arc<std::sync::atomic::AtomicUsize>) {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let received = Arc::new(AtomicUsize::new(0));
+        let count = received.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let count = count.clone();
+                tokio::spawn(async move {
+                    let (read, mut write) = stream.into_split();
+                    let mut lines = BufReader::new(read).lines();
+                    write.write_all(b"220 relay\r\n").await.unwrap();
+                    let mut in_data = false;
+                    while let Ok(Some(line)) = lines.next_line().await {
+                        let reply: &[u8] = if in_data {
+                            if line != "." {
+                                continue;
+                            }
+                            in_data = false;
+                            if count.fetch_add(1, Ordering::SeqCst) == 0 {
+                                tokio::time::sleep(Duration::from_secs(2)).await;
+                                b"250 queued\r\n"
+                            } else {
+                                b"550 refused\r\n"
+                            }
+                        } else if line.starts_with("EHLO") {
+                            b"250 relay\r\n"
+                        } else if line.starts_with("DATA") {
+                            in_data = true;
+                            b"354 go on\r\n"
+                        } else if line.starts_with("QUIT") {
+                            b"221 bye\r\n"
+                        } else {
+                            b"250 ok\r\n"
+                        };
+                        if write.write_all(reply).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        (port, received)
+    }
+
+    fn email(n: usize) -> lettre::Message {
+        lettre::Message::builder()
+            .from("portal@portico.example".parse().unwrap())
+            .to("someone@portico.example".parse().unwrap())
+            .subject(format!("message {n}"))
+            .body(format!("body {n}"))
+            .unwrap()
+    }
+
+    /// An exchange cut short by the relay's limit must not lend its connection, with the
+    /// reply it never read, to the next message: the second message here is refused by the
+    /// server, and must not be taken as sent on the strength of the first one's late reply.
+    #[tokio::test]
+    async fn a_message_after_a_cut_exchange_gets_its_own_answer() {
+        let (port, received) = late_then_refusing_relay().await;
+        let builder =
+            AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1").port(port);
+        let relay = SmtpRelay {
+            limit: Duration::from_secs(1),
+            ..SmtpRelay::new(builder)
+        };
+        let first = relay.send(email(1)).await;
+        assert!(first.is_err_and(|error| error.contains("no answer")));
+        // Time for the cut connection to go back to the pool; the first message's reply is
+        // still on its way when the second one goes out.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let second = relay.send(email(2)).await;
+        assert!(
+            second.as_ref().is_err_and(|error| error.contains("550")),
+            "{second:?}"
+        );
+        assert_eq!(received.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
 
     #[test]
     fn errors_lose_addresses_and_numbers() {
