@@ -340,7 +340,10 @@ async fn pages(table: &mut Table, run: &Backend<'_>) {
             .measure(get_loop(base, &readers[..clients], "/portal/bench/", secs))
             .await;
         table.put(
-            &format!("home page views/s, p50 / p99 ms ({clients} clients)"),
+            &format!(
+                "home page views/s, p50 / p99 ms ({clients} client{})",
+                if clients == 1 { "" } else { "s" }
+            ),
             if clients == 64 {
                 ">= 5000, p99 < 20"
             } else {
