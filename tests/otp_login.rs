@@ -72,6 +72,7 @@ both_backends!(
     letters_and_spaces_in_the_code,
     a_link_from_the_email_logs_nobody_in_on_get,
     smtp_refusing_connections_delays_the_code_but_loses_nothing,
+    a_recipient_the_mail_server_refuses_for_good_is_not_retried,
     a_failing_sms_gateway_is_retried_then_marked_failed,
     a_redirecting_sms_gateway_is_not_followed,
     a_silent_sms_gateway_does_not_hold_up_another_organizations_email,
@@ -718,6 +719,30 @@ async fn smtp_refusing_connections_delays_the_code_but_loses_nothing(backend: Ba
     assert_eq!(app.deliveries("globex").await[0].state, "sent");
     let answer = browser.enter_code("globex", &page, &mail.code()).await;
     assert_eq!(answer.status, StatusCode::SEE_OTHER);
+}
+
+/// A mail server that refuses the recipient for good (550) is not asked again: the message
+/// is marked failed after its one attempt, with the reply, and its code never starts.
+async fn a_recipient_the_mail_server_refuses_for_good_is_not_retried(backend: Backend) {
+    let (smtp, sms) = (
+        SmtpReceiver::start().await,
+        SmsReceiver::start(Mode::Accept).await,
+    );
+    let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
+        return;
+    };
+    smtp.refuse("demo@globex.example");
+    let browser = app.browser();
+    let page = browser.request_code("globex", "demo@globex.example").await;
+    assert_eq!(page.status, StatusCode::OK);
+    app.deliver_now().await;
+    app.deliver_now().await;
+    let deliveries = app.settled_deliveries("globex").await;
+    assert_eq!(deliveries[0].state, "failed");
+    assert_eq!(deliveries[0].attempts, 1, "asked once");
+    let error = deliveries[0].last_error.as_deref().unwrap_or_default();
+    assert!(error.contains("550") && !error.contains("demo@"), "{error}");
+    assert!(smtp.mails().is_empty());
 }
 
 async fn a_failing_sms_gateway_is_retried_then_marked_failed(backend: Backend) {

@@ -319,7 +319,36 @@ struct Claimed {
 /// What one attempt to send a message came to.
 struct Outcome {
     message: Message,
-    sent: Result<(), String>,
+    sent: Result<(), Unsent>,
+}
+
+/// Why a message did not go out, and whether that will last: a server that refused it for
+/// good (an SMTP 5xx reply, say) or a recipient that is no address refuses it the next time
+/// too, while a gateway that is down or slow may take it later.
+#[derive(Debug)]
+struct Unsent {
+    reason: String,
+    lasting: bool,
+}
+
+impl Unsent {
+    /// A refusal that trying again cannot change.
+    fn lasting(reason: String) -> Self {
+        Self {
+            reason,
+            lasting: true,
+        }
+    }
+}
+
+/// A failure that trying again later may mend.
+impl From<String> for Unsent {
+    fn from(reason: String) -> Self {
+        Self {
+            reason,
+            lasting: false,
+        }
+    }
 }
 
 /// Claims up to `free` due messages, oldest first, passing over those whose way out already
@@ -374,16 +403,18 @@ fn claim_round(
     Ok(claimed)
 }
 
-async fn send(app: &App, message: &Message) -> Result<(), String> {
+async fn send(app: &App, message: &Message) -> Result<(), Unsent> {
     let sent = match message.channel.as_str() {
         "email" => send_email(&app.deliveries.email, message).await,
         "sms" => match own_gateway(app, message).await {
-            Ok(Some(Ok(own))) => own.send(message).await,
-            Ok(Some(Err(error))) => Err(format!("the organization's SMS gateway: {error}")),
-            Ok(None) => send_sms(&app.deliveries.sms, message).await,
-            Err(error) => Err(format!("the organization's SMS gateway: {error}")),
+            Ok(Some(Ok(own))) => own.send(message).await.map_err(Unsent::from),
+            Ok(Some(Err(error))) => Err(format!("the organization's SMS gateway: {error}").into()),
+            Ok(None) => send_sms(&app.deliveries.sms, message)
+                .await
+                .map_err(Unsent::from),
+            Err(error) => Err(format!("the organization's SMS gateway: {error}").into()),
         },
-        other => Err(format!("unknown channel {other}")),
+        other => Err(Unsent::lasting(format!("unknown channel {other}"))),
     };
     if !code_refs(&message.code_refs).is_empty() {
         app.metrics.code_message(&message.channel, sent.is_ok());
@@ -392,8 +423,8 @@ async fn send(app: &App, message: &Message) -> Result<(), String> {
         Ok(()) => {
             tracing::info!(delivery.id = %message.id, channel = %message.channel, "message delivered");
         }
-        Err(error) => {
-            tracing::warn!(delivery.id = %message.id, channel = %message.channel, attempt = message.attempts, error = %redact(error), "delivery failed");
+        Err(unsent) => {
+            tracing::warn!(delivery.id = %message.id, channel = %message.channel, attempt = message.attempts, lasting = unsent.lasting, error = %redact(&unsent.reason), "delivery failed");
         }
     }
     sent
@@ -415,9 +446,9 @@ async fn record(app: &App, finished: Vec<Outcome>) -> Result<(), AppError> {
                 .collect();
             otp::activate(conn, &codes, now)?;
             for Outcome { message, sent } in failed {
-                let Err(error) = sent else { continue };
-                let error = redact(error);
-                if message.attempts >= MAX_ATTEMPTS {
+                let Err(unsent) = sent else { continue };
+                let error = redact(&unsent.reason);
+                if unsent.lasting || message.attempts >= MAX_ATTEMPTS {
                     outbox::mark_failed(conn, &message.id, &error)?;
                 } else {
                     let wait = 2_i64
@@ -442,14 +473,14 @@ fn code_refs(text: &str) -> Vec<(OrgId, String)> {
 /// The longest one email's whole SMTP exchange may take, connection included.
 const SMTP_EXCHANGE_LIMIT: Duration = Duration::from_secs(30);
 
-async fn send_email(transport: &EmailTransport, message: &Message) -> Result<(), String> {
+async fn send_email(transport: &EmailTransport, message: &Message) -> Result<(), Unsent> {
     let from = match transport {
         EmailTransport::Smtp { from, .. } | EmailTransport::Files { from, .. } => from.clone(),
     };
     let to: Mailbox = message
         .recipient
         .parse()
-        .map_err(|_| "the recipient is not an email address".to_owned())?;
+        .map_err(|_| Unsent::lasting("the recipient is not an email address".to_owned()))?;
     let email = lettre::Message::builder()
         .from(from)
         .to(to)
@@ -459,11 +490,13 @@ async fn send_email(transport: &EmailTransport, message: &Message) -> Result<(),
             message.body_text.clone(),
             message.body_html.clone(),
         ))
-        .map_err(|error| format!("cannot build the email: {error}"))?;
+        .map_err(|error| Unsent::lasting(format!("cannot build the email: {error}")))?;
     match transport {
         EmailTransport::Smtp { transport, .. } => transport.send(email).await,
         EmailTransport::Files { dir, .. } => {
-            write_file(dir, &message.id, "eml", &email.formatted()).await
+            write_file(dir, &message.id, "eml", &email.formatted())
+                .await
+                .map_err(Unsent::from)
         }
     }
 }
@@ -494,16 +527,22 @@ impl SmtpRelay {
     /// conversation, and lettre puts it back in the pool all the same: the next message would
     /// read the reply the server owed this one, and could be taken as sent on the strength of
     /// it. So the pool is replaced, and its connections closed, whenever an exchange is cut.
-    async fn send(&self, email: lettre::Message) -> Result<(), String> {
+    /// A permanent refusal (a 5xx reply) is lasting; every other failure may pass.
+    async fn send(&self, email: lettre::Message) -> Result<(), Unsent> {
         let pool = self.current().clone();
         match tokio::time::timeout(self.limit, pool.send(email)).await {
-            Ok(sent) => sent.map(|_| ()).map_err(|error| format!("SMTP: {error}")),
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(error)) => Err(Unsent {
+                reason: format!("SMTP: {error}"),
+                lasting: error.is_permanent(),
+            }),
             Err(_) => {
                 *self.current() = self.builder.clone().build();
                 Err(format!(
                     "SMTP: no answer within {} seconds",
                     self.limit.as_secs_f32()
-                ))
+                )
+                .into())
             }
         }
     }
@@ -734,13 +773,15 @@ mod tests {
             ..SmtpRelay::new(builder)
         };
         let first = relay.send(email(1)).await;
-        assert!(first.is_err_and(|error| error.contains("no answer")));
+        assert!(first.is_err_and(|unsent| unsent.reason.contains("no answer") && !unsent.lasting));
         // Time for the cut connection to go back to the pool; the first message's reply is
         // still on its way when the second one goes out.
         tokio::time::sleep(Duration::from_millis(300)).await;
         let second = relay.send(email(2)).await;
         assert!(
-            second.as_ref().is_err_and(|error| error.contains("550")),
+            second
+                .as_ref()
+                .is_err_and(|unsent| unsent.reason.contains("550") && unsent.lasting),
             "{second:?}"
         );
         assert_eq!(received.load(std::sync::atomic::Ordering::SeqCst), 2);

@@ -1,6 +1,7 @@
 //! A real SMTP server on a loopback port that keeps every message it receives, so tests read
 //! one-time codes from actual mail. It speaks the plain subset of SMTP that Portico's client
-//! uses (EHLO/HELO, MAIL, RCPT, DATA, RSET, NOOP, QUIT), without TLS or authentication.
+//! uses (EHLO/HELO, MAIL, RCPT, DATA, RSET, NOOP, QUIT), without TLS or authentication. It
+//! can be told to refuse some recipients for good (550), as a server does an unknown mailbox.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
@@ -39,6 +40,7 @@ impl Mail {
 pub struct SmtpReceiver {
     pub port: u16,
     mails: Arc<Mutex<Vec<Mail>>>,
+    refused: Arc<Mutex<Vec<String>>>,
     task: Arc<tokio::task::JoinHandle<()>>,
 }
 
@@ -53,17 +55,27 @@ impl SmtpReceiver {
         let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let mails = Arc::new(Mutex::new(Vec::new()));
-        let store = mails.clone();
+        let refused = Arc::new(Mutex::new(Vec::new()));
+        let (store, refusing) = (mails.clone(), refused.clone());
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                tokio::spawn(serve(stream, store.clone()));
+                tokio::spawn(serve(stream, store.clone(), refusing.clone()));
             }
         });
         Self {
             port,
             mails,
+            refused,
             task: Arc::new(task),
         }
+    }
+
+    /// From now on, refuses mail to `address` for good: `550` to its `RCPT`.
+    pub fn refuse(&self, address: &str) {
+        self.refused
+            .lock()
+            .unwrap()
+            .push(address.to_ascii_lowercase());
     }
 
     /// A loopback port where nothing listens, for "the SMTP server is down".
@@ -120,7 +132,7 @@ fn address(argument: &str) -> String {
         .to_owned()
 }
 
-async fn serve(stream: TcpStream, store: Arc<Mutex<Vec<Mail>>>) {
+async fn serve(stream: TcpStream, store: Arc<Mutex<Vec<Mail>>>, refused: Arc<Mutex<Vec<String>>>) {
     let (read, mut write) = stream.into_split();
     let mut lines = BufReader::new(read).lines();
     let _ = write.write_all(b"220 portico-test ESMTP ready\r\n").await;
@@ -139,8 +151,13 @@ async fn serve(stream: TcpStream, store: Arc<Mutex<Vec<Mail>>>) {
             current.from = address(&line);
             b"250 OK\r\n"
         } else if upper.starts_with("RCPT TO") {
-            current.to.push(address(&line));
-            b"250 OK\r\n"
+            let to = address(&line);
+            if refused.lock().unwrap().contains(&to.to_ascii_lowercase()) {
+                b"550 5.1.1 No such mailbox here\r\n"
+            } else {
+                current.to.push(to);
+                b"250 OK\r\n"
+            }
         } else if upper.starts_with("RSET") {
             current.to.clear();
             b"250 OK\r\n"
