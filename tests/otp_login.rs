@@ -73,6 +73,7 @@ both_backends!(
     a_link_from_the_email_logs_nobody_in_on_get,
     smtp_refusing_connections_delays_the_code_but_loses_nothing,
     a_recipient_the_mail_server_refuses_for_good_is_not_retried,
+    a_slow_mail_server_does_not_hold_back_a_code_by_sms,
     a_failing_sms_gateway_is_retried_then_marked_failed,
     a_redirecting_sms_gateway_is_not_followed,
     a_silent_sms_gateway_does_not_hold_up_another_organizations_email,
@@ -743,6 +744,35 @@ async fn a_recipient_the_mail_server_refuses_for_good_is_not_retried(backend: Ba
     let error = deliveries[0].last_error.as_deref().unwrap_or_default();
     assert!(error.contains("550") && !error.contains("demo@"), "{error}");
     assert!(smtp.mails().is_empty());
+}
+
+/// A mail server that takes its time over an email holds one sending slot, not the worker: a
+/// code by SMS queued while the email is out goes out before the email's exchange ends.
+async fn a_slow_mail_server_does_not_hold_back_a_code_by_sms(backend: Backend) {
+    let (smtp, sms) = (
+        SmtpReceiver::start().await,
+        SmsReceiver::start(Mode::Accept).await,
+    );
+    let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
+        return;
+    };
+    smtp.take_time(std::time::Duration::from_secs(5));
+    let app = std::sync::Arc::new(app);
+    let browser = app.browser();
+    browser.request_code("globex", "demo@globex.example").await;
+    let worker = {
+        let app = app.clone();
+        tokio::spawn(async move { app.deliver_now().await })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    browser.request_code("initech", "(555) 010-0003").await;
+    sms.wait_for("+15550100003", 1).await;
+    assert!(
+        smtp.mails().is_empty(),
+        "the SMS waited for the slow email's exchange to end"
+    );
+    worker.await.unwrap();
+    smtp.wait_for("demo@globex.example", 1).await;
 }
 
 async fn a_failing_sms_gateway_is_retried_then_marked_failed(backend: Backend) {

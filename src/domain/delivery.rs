@@ -278,7 +278,23 @@ pub async fn deliver_due(app: &Arc<App>) -> Result<usize, AppError> {
                 continue;
             }
         }
-        let Some(first) = sending.join_next().await else {
+        if sending.is_empty() {
+            return Ok(handled);
+        }
+        // A message queued, or falling due, while sends are out is claimed beside them: a
+        // slow exchange must not hold it back until that exchange ends.
+        let first = tokio::select! {
+            finished = sending.join_next() => finished,
+            () = app.deliveries.wake.notified() => {
+                may_claim = true;
+                continue;
+            }
+            () = tokio::time::sleep(POLL) => {
+                may_claim = true;
+                continue;
+            }
+        };
+        let Some(first) = first else {
             return Ok(handled);
         };
         let mut finished = vec![first?];

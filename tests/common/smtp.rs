@@ -1,7 +1,8 @@
 //! A real SMTP server on a loopback port that keeps every message it receives, so tests read
 //! one-time codes from actual mail. It speaks the plain subset of SMTP that Portico's client
 //! uses (EHLO/HELO, MAIL, RCPT, DATA, RSET, NOOP, QUIT), without TLS or authentication. It
-//! can be told to refuse some recipients for good (550), as a server does an unknown mailbox.
+//! can be told to refuse some recipients for good (550), as a server does an unknown mailbox,
+//! and to take its time over a message's end, as a slow server does.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
@@ -41,6 +42,7 @@ pub struct SmtpReceiver {
     pub port: u16,
     mails: Arc<Mutex<Vec<Mail>>>,
     refused: Arc<Mutex<Vec<String>>>,
+    slow: Arc<Mutex<Duration>>,
     task: Arc<tokio::task::JoinHandle<()>>,
 }
 
@@ -56,18 +58,28 @@ impl SmtpReceiver {
         let port = listener.local_addr().unwrap().port();
         let mails = Arc::new(Mutex::new(Vec::new()));
         let refused = Arc::new(Mutex::new(Vec::new()));
-        let (store, refusing) = (mails.clone(), refused.clone());
+        let slow = Arc::new(Mutex::new(Duration::ZERO));
+        let (store, refusing, slowness) = (mails.clone(), refused.clone(), slow.clone());
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                tokio::spawn(serve(stream, store.clone(), refusing.clone()));
+                let (store, refusing, slowness) =
+                    (store.clone(), refusing.clone(), slowness.clone());
+                tokio::spawn(serve(stream, store, refusing, slowness));
             }
         });
         Self {
             port,
             mails,
             refused,
+            slow,
             task: Arc::new(task),
         }
+    }
+
+    /// From now on, waits `pause` after each message's last line before it keeps the message
+    /// and answers.
+    pub fn take_time(&self, pause: Duration) {
+        *self.slow.lock().unwrap() = pause;
     }
 
     /// From now on, refuses mail to `address` for good: `550` to its `RCPT`.
@@ -132,7 +144,12 @@ fn address(argument: &str) -> String {
         .to_owned()
 }
 
-async fn serve(stream: TcpStream, store: Arc<Mutex<Vec<Mail>>>, refused: Arc<Mutex<Vec<String>>>) {
+async fn serve(
+    stream: TcpStream,
+    store: Arc<Mutex<Vec<Mail>>>,
+    refused: Arc<Mutex<Vec<String>>>,
+    slow: Arc<Mutex<Duration>>,
+) {
     let (read, mut write) = stream.into_split();
     let mut lines = BufReader::new(read).lines();
     let _ = write.write_all(b"220 portico-test ESMTP ready\r\n").await;
@@ -183,6 +200,8 @@ async fn serve(stream: TcpStream, store: Arc<Mutex<Vec<Mail>>>, refused: Arc<Mut
                 data.push('\n');
             }
             current.data = data;
+            let pause = *slow.lock().unwrap();
+            tokio::time::sleep(pause).await;
             store.lock().unwrap().push(current.clone());
             current.to.clear();
             b"250 OK: queued\r\n"
