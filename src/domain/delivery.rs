@@ -281,14 +281,11 @@ pub async fn deliver_due(app: &Arc<App>) -> Result<usize, AppError> {
         if sending.is_empty() {
             return Ok(handled);
         }
-        // A message queued, or falling due, while sends are out is claimed beside them: a
-        // slow exchange must not hold it back until that exchange ends.
+        // While sends are out, messages queued since are claimed at the latest a poll later:
+        // a slow exchange must not hold them back until it ends. (Claiming on every wake
+        // instead would split a busy queue into many small claims.)
         let first = tokio::select! {
             finished = sending.join_next() => finished,
-            () = app.deliveries.wake.notified() => {
-                may_claim = true;
-                continue;
-            }
             () = tokio::time::sleep(POLL) => {
                 may_claim = true;
                 continue;
