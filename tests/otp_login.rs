@@ -725,10 +725,7 @@ async fn smtp_refusing_connections_delays_the_code_but_loses_nothing(backend: Ba
 /// A mail server that refuses the recipient for good (550) is not asked again: the message
 /// is marked failed after its one attempt, with the reply, and its code never starts.
 async fn a_recipient_the_mail_server_refuses_for_good_is_not_retried(backend: Backend) {
-    let (smtp, sms) = (
-        SmtpReceiver::start().await,
-        SmsReceiver::start(Mode::Accept).await,
-    );
+    let (smtp, sms) = common::receivers().await;
     let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
         return;
     };
@@ -749,10 +746,7 @@ async fn a_recipient_the_mail_server_refuses_for_good_is_not_retried(backend: Ba
 /// A mail server that takes its time over an email holds one sending slot, not the worker: a
 /// code by SMS queued while the email is out goes out before the email's exchange ends.
 async fn a_slow_mail_server_does_not_hold_back_a_code_by_sms(backend: Backend) {
-    let (smtp, sms) = (
-        SmtpReceiver::start().await,
-        SmsReceiver::start(Mode::Accept).await,
-    );
+    let (smtp, sms) = common::receivers().await;
     let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
         return;
     };
@@ -1018,10 +1012,7 @@ async fn simultaneous_common_page_code_requests_send_one_code(backend: Backend) 
 /// Fourteen wrong codes for one common-page code at the same moment: each is counted in the
 /// contact's wrong codes at a place of its own, so the pause after ten comes when it should.
 async fn wrong_codes_sent_at_once_on_the_common_page_are_all_counted(backend: Backend) {
-    let (smtp, sms) = (
-        SmtpReceiver::start().await,
-        SmsReceiver::start(Mode::Accept).await,
-    );
+    let (smtp, sms) = common::receivers().await;
     let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
         return;
     };
