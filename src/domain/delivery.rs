@@ -23,7 +23,7 @@ use handlebars::Handlebars;
 use lettre::{
     AsyncSmtpTransport, AsyncTransport, Tokio1Executor,
     message::{Mailbox, MultiPart},
-    transport::smtp::AsyncSmtpTransportBuilder,
+    transport::smtp::{AsyncSmtpTransportBuilder, PoolConfig},
 };
 use tokio::sync::Notify;
 
@@ -46,9 +46,12 @@ const MAX_ATTEMPTS: i32 = 8;
 const LEASE_SECS: i64 = 150;
 /// How often the worker looks for due messages when nothing wakes it.
 const POLL: Duration = Duration::from_millis(500);
-/// Messages one worker sends at the same time.
-const PARALLEL_SENDS: usize = 16;
-/// Of those, the most on one way out (email, or one organization's SMS).
+/// Messages one worker sends at the same time. With 16, a thousand code logins a second kept
+/// their codes waiting a quarter of a second in the queue: one way's eight slots, held by
+/// sends that take a few milliseconds on a busy machine, were the narrowest point.
+const PARALLEL_SENDS: usize = 32;
+/// Of those, the most on one way out (email, or one organization's SMS); the SMTP relay gets
+/// as many connections.
 const SENDS_PER_WAY: usize = PARALLEL_SENDS / 2;
 /// How many due messages a claim looks through for ones whose way out has a free slot.
 const DUE_LOOKAHEAD: i64 = 200;
@@ -173,7 +176,8 @@ impl Deliveries {
                         field: Some("smtp_url"),
                         message: "PORTICO_SMTP_URL is not a valid SMTP URL, such as smtp://user:pass@host:587?tls=required.".to_owned(),
                     })?
-                    .timeout(Some(Duration::from_secs(15)));
+                    .timeout(Some(Duration::from_secs(15)))
+                    .pool_config(PoolConfig::new().max_size(SENDS_PER_WAY as u32));
                 let transport = Box::new(SmtpRelay::new(builder));
                 tracing::info!("email goes out over SMTP");
                 EmailTransport::Smtp { transport, from }
@@ -244,29 +248,29 @@ pub async fn run_worker(app: Arc<App>) {
 ///
 /// Up to [`PARALLEL_SENDS`] messages are out at once, and at most [`SENDS_PER_WAY`] of them on
 /// one way out (email, or one organization's SMS gateway), so a slow gateway holds a few
-/// slots while every other message goes on. Whenever half the slots or more are free, one
-/// transaction claims due messages for them (dropping those whose codes can no longer be used), so a claimed
-/// message goes out at once, well within its lease. What became of the messages is written as
-/// they finish, those that finished together in one transaction.
+/// slots while every other message goes on. Each turn of the loop is one transaction: it
+/// writes what became of the messages that finished since the last turn and, when half the
+/// slots or more are free, claims due messages for them (dropping those whose codes can no
+/// longer be used), so a claimed message goes out at once, well within its lease.
 pub async fn deliver_due(app: &Arc<App>) -> Result<usize, AppError> {
     let mut handled = 0;
     let mut sending = tokio::task::JoinSet::new();
     let mut busy: HashMap<String, usize> = HashMap::new();
+    let mut finished = Vec::new();
     let mut may_claim = true;
     loop {
         // Claim for half the slots or more at a time: a transaction per freed slot would
         // cost more than the sends themselves when they are quick.
-        if may_claim && sending.len() <= PARALLEL_SENDS / 2 {
-            let now = Utc::now().naive_utc();
-            let free = PARALLEL_SENDS - sending.len();
-            let taken = busy.clone();
-            let claimed = app
-                .db
-                .transaction(move |conn| claim_round(conn, now, free, &taken))
-                .await?;
-            handled += claimed.dropped;
-            may_claim = claimed.dropped > 0 || !claimed.to_send.is_empty();
-            for message in claimed.to_send {
+        let free = match may_claim && sending.len() <= PARALLEL_SENDS / 2 {
+            true => PARALLEL_SENDS - sending.len(),
+            false => 0,
+        };
+        if free > 0 || !finished.is_empty() {
+            handled += finished.len();
+            let turn = settle(app, std::mem::take(&mut finished), free, &busy).await?;
+            handled += turn.dropped;
+            may_claim = free > 0 && (turn.dropped > 0 || !turn.to_send.is_empty());
+            for message in turn.to_send {
                 *busy.entry(way(&message)).or_default() += 1;
                 let app = app.clone();
                 sending.spawn(async move {
@@ -285,7 +289,7 @@ pub async fn deliver_due(app: &Arc<App>) -> Result<usize, AppError> {
         // a slow exchange must not hold them back until it ends. (Claiming on every wake
         // instead would split a busy queue into many small claims.)
         let first = tokio::select! {
-            finished = sending.join_next() => finished,
+            first = sending.join_next() => first,
             () = tokio::time::sleep(POLL) => {
                 may_claim = true;
                 continue;
@@ -294,7 +298,7 @@ pub async fn deliver_due(app: &Arc<App>) -> Result<usize, AppError> {
         let Some(first) = first else {
             return Ok(handled);
         };
-        let mut finished = vec![first?];
+        finished.push(first?);
         while let Some(more) = sending.try_join_next() {
             finished.push(more?);
         }
@@ -303,10 +307,29 @@ pub async fn deliver_due(app: &Arc<App>) -> Result<usize, AppError> {
                 *count = count.saturating_sub(1);
             }
         }
-        handled += finished.len();
-        record(app, finished).await?;
         may_claim = true;
     }
+}
+
+/// One transaction of the worker: writes what became of the `finished` messages, then claims
+/// up to `free` due messages beside the sends still out (`busy`, by way).
+async fn settle(
+    app: &App,
+    finished: Vec<Outcome>,
+    free: usize,
+    busy: &HashMap<String, usize>,
+) -> Result<Claimed, AppError> {
+    let now = Utc::now().naive_utc();
+    let busy = busy.clone();
+    app.db
+        .transaction(move |conn| {
+            record(conn, &finished, now)?;
+            match free {
+                0 => Ok(Claimed::default()),
+                free => claim_round(conn, now, free, &busy),
+            }
+        })
+        .await
 }
 
 /// The way out a message takes, as far as sharing the sending slots goes: email, or the SMS
@@ -323,6 +346,7 @@ fn way_of(channel: &str, org_id: Option<&str>) -> String {
 }
 
 /// The messages a round claimed.
+#[derive(Default)]
 struct Claimed {
     to_send: Vec<Message>,
     /// How many were dropped unsent because their codes can no longer be used.
@@ -445,35 +469,37 @@ async fn send(app: &App, message: &Message) -> Result<(), Unsent> {
 
 /// Writes what became of `finished` messages: sent ones start their codes' lifetimes, failed
 /// ones wait for their next attempt or are given up on. The sent ones are written together.
-async fn record(app: &App, finished: Vec<Outcome>) -> Result<(), AppError> {
-    let now = Utc::now().naive_utc();
-    app.db
-        .transaction(move |conn| {
-            let (sent, failed): (Vec<_>, Vec<_>) =
-                finished.iter().partition(|outcome| outcome.sent.is_ok());
-            let sent_ids: Vec<&str> = sent.iter().map(|o| o.message.id.as_str()).collect();
-            outbox::mark_sent(conn, &sent_ids, now)?;
-            let codes: Vec<(OrgId, String)> = sent
-                .iter()
-                .flat_map(|o| code_refs(&o.message.code_refs))
-                .collect();
-            otp::activate(conn, &codes, now)?;
-            for Outcome { message, sent } in failed {
-                let Err(unsent) = sent else { continue };
-                let error = redact(&unsent.reason);
-                if unsent.lasting || message.attempts >= MAX_ATTEMPTS {
-                    outbox::mark_failed(conn, &message.id, &error)?;
-                } else {
-                    let wait = 2_i64
-                        .pow(u32::try_from(message.attempts).unwrap_or(1))
-                        .min(120);
-                    let next = now + chrono::Duration::seconds(wait);
-                    outbox::retry_at(conn, &message.id, next, &error)?;
-                }
-            }
-            Ok(())
-        })
-        .await
+fn record(
+    conn: &mut DbConnection,
+    finished: &[Outcome],
+    now: chrono::NaiveDateTime,
+) -> Result<(), AppError> {
+    if finished.is_empty() {
+        return Ok(());
+    }
+    let (sent, failed): (Vec<_>, Vec<_>) =
+        finished.iter().partition(|outcome| outcome.sent.is_ok());
+    let sent_ids: Vec<&str> = sent.iter().map(|o| o.message.id.as_str()).collect();
+    outbox::mark_sent(conn, &sent_ids, now)?;
+    let codes: Vec<(OrgId, String)> = sent
+        .iter()
+        .flat_map(|o| code_refs(&o.message.code_refs))
+        .collect();
+    otp::activate(conn, &codes, now)?;
+    for Outcome { message, sent } in failed {
+        let Err(unsent) = sent else { continue };
+        let error = redact(&unsent.reason);
+        if unsent.lasting || message.attempts >= MAX_ATTEMPTS {
+            outbox::mark_failed(conn, &message.id, &error)?;
+        } else {
+            let wait = 2_i64
+                .pow(u32::try_from(message.attempts).unwrap_or(1))
+                .min(120);
+            let next = now + chrono::Duration::seconds(wait);
+            outbox::retry_at(conn, &message.id, next, &error)?;
+        }
+    }
+    Ok(())
 }
 
 fn code_refs(text: &str) -> Vec<(OrgId, String)> {
