@@ -46,13 +46,14 @@ const MAX_ATTEMPTS: i32 = 8;
 const LEASE_SECS: i64 = 150;
 /// How often the worker looks for due messages when nothing wakes it.
 const POLL: Duration = Duration::from_millis(500);
-/// Messages one worker sends at the same time. With 16, a thousand code logins a second kept
-/// their codes waiting a quarter of a second in the queue: one way's eight slots, held by
-/// sends that take a few milliseconds on a busy machine, were the narrowest point.
-const PARALLEL_SENDS: usize = 32;
+/// Messages one worker sends at the same time: room for three ways held up by slow gateways
+/// with half the slots still free.
+const PARALLEL_SENDS: usize = 64;
 /// Of those, the most on one way out (email, or one organization's SMS); the SMTP relay gets
-/// as many connections.
-const SENDS_PER_WAY: usize = PARALLEL_SENDS / 2;
+/// as many connections. With 8, a thousand code logins a second kept their codes waiting a
+/// quarter of a second in the queue: the email way's slots, held by sends that take a few
+/// milliseconds on a busy machine, were the narrowest point.
+const SENDS_PER_WAY: usize = 16;
 /// How many due messages a claim looks through for ones whose way out has a free slot.
 const DUE_LOOKAHEAD: i64 = 200;
 
@@ -247,64 +248,87 @@ pub async fn run_worker(app: Arc<App>) {
 /// Delivers every message due now, several at a time; returns how many were handled.
 ///
 /// Up to [`PARALLEL_SENDS`] messages are out at once, and at most [`SENDS_PER_WAY`] of them on
-/// one way out (email, or one organization's SMS gateway), so a slow gateway holds a few
-/// slots while every other message goes on. Each turn of the loop is one transaction: it
-/// writes what became of the messages that finished since the last turn and, when half the
-/// slots or more are free, claims due messages for them (dropping those whose codes can no
-/// longer be used), so a claimed message goes out at once, well within its lease.
+/// one way out (email, or one organization's SMS gateway), so slow gateways hold a few slots
+/// each while every other message goes on. Each turn of the loop is one transaction: it
+/// writes what became of the messages that finished since the last turn and claims due
+/// messages for the free slots (dropping those whose codes can no longer be used), so a
+/// claimed message goes out at once, well within its lease. A claim waits for half the slots
+/// to be free, or for a poll to pass while fewer are. When that transaction fails, what
+/// finished is kept and written at a later turn, and the sends still out go on: an answer
+/// lost there would only send its message again once the lease ran out.
 pub async fn deliver_due(app: &Arc<App>) -> Result<usize, AppError> {
     let mut handled = 0;
     let mut sending = tokio::task::JoinSet::new();
     let mut busy: HashMap<String, usize> = HashMap::new();
-    let mut finished = Vec::new();
+    let mut finished: Vec<Outcome> = Vec::new();
     let mut may_claim = true;
+    let mut polled = false;
+    let mut backoff = POLL;
     loop {
         // Claim for half the slots or more at a time: a transaction per freed slot would
         // cost more than the sends themselves when they are quick.
-        let free = match may_claim && sending.len() <= PARALLEL_SENDS / 2 {
-            true => PARALLEL_SENDS - sending.len(),
-            false => 0,
-        };
-        if free > 0 || !finished.is_empty() {
-            handled += finished.len();
-            let turn = settle(app, std::mem::take(&mut finished), free, &busy).await?;
-            handled += turn.dropped;
-            may_claim = free > 0 && (turn.dropped > 0 || !turn.to_send.is_empty());
-            for message in turn.to_send {
-                *busy.entry(way(&message)).or_default() += 1;
-                let app = app.clone();
-                sending.spawn(async move {
-                    let sent = send(&app, &message).await;
-                    Outcome { message, sent }
-                });
-            }
-            if may_claim {
-                continue;
+        let free = PARALLEL_SENDS - sending.len();
+        let claiming = may_claim && free > 0 && (free >= PARALLEL_SENDS / 2 || polled);
+        polled = false;
+        if claiming || !finished.is_empty() {
+            let free = if claiming { free } else { 0 };
+            match settle(app, finished.clone(), free, &busy).await {
+                Ok(turn) => {
+                    backoff = POLL;
+                    handled += std::mem::take(&mut finished).len() + turn.dropped;
+                    may_claim = claiming && (turn.dropped > 0 || !turn.to_send.is_empty());
+                    for message in turn.to_send {
+                        *busy.entry(way(&message)).or_default() += 1;
+                        let app = app.clone();
+                        sending.spawn(async move {
+                            let sent = send(&app, &message).await;
+                            Outcome { message, sent }
+                        });
+                    }
+                    if may_claim {
+                        continue;
+                    }
+                }
+                Err(error) if sending.is_empty() && finished.is_empty() => return Err(error),
+                Err(error) => {
+                    tracing::warn!(error = %error, "recording deliveries failed: trying again");
+                    backoff = (backoff * 2).min(Duration::from_secs(8));
+                    may_claim = false;
+                }
             }
         }
         if sending.is_empty() {
-            return Ok(handled);
+            if finished.is_empty() {
+                return Ok(handled);
+            }
+            tokio::time::sleep(backoff).await;
+            continue;
         }
         // While sends are out, messages queued since are claimed at the latest a poll later:
         // a slow exchange must not hold them back until it ends. (Claiming on every wake
         // instead would split a busy queue into many small claims.)
         let first = tokio::select! {
             first = sending.join_next() => first,
-            () = tokio::time::sleep(POLL) => {
-                may_claim = true;
+            () = tokio::time::sleep(backoff) => {
+                (may_claim, polled) = (true, true);
                 continue;
             }
         };
-        let Some(first) = first else {
-            return Ok(handled);
-        };
-        finished.push(first?);
+        let mut joined = first.into_iter().collect::<Vec<_>>();
         while let Some(more) = sending.try_join_next() {
-            finished.push(more?);
+            joined.push(more);
         }
-        for outcome in &finished {
-            if let Some(count) = busy.get_mut(&way(&outcome.message)) {
-                *count = count.saturating_sub(1);
+        for outcome in joined {
+            match outcome {
+                Ok(outcome) => {
+                    if let Some(count) = busy.get_mut(&way(&outcome.message)) {
+                        *count = count.saturating_sub(1);
+                    }
+                    finished.push(outcome);
+                }
+                // The message stays claimed, and goes again when its lease runs out; its
+                // slot stays taken until then.
+                Err(error) => tracing::error!(error = %error, "a send stopped before its end"),
             }
         }
         may_claim = true;
@@ -338,11 +362,27 @@ fn way(message: &Message) -> String {
     way_of(&message.channel, message.org_id.as_deref())
 }
 
+/// The SMS way of messages of no organization.
+const PLATFORM_WAY: &str = "platform";
+
 fn way_of(channel: &str, org_id: Option<&str>) -> String {
     match channel {
-        "sms" => format!("sms:{}", org_id.unwrap_or("platform")),
+        "sms" => format!("sms:{}", org_id.unwrap_or(PLATFORM_WAY)),
         other => other.to_owned(),
     }
+}
+
+/// The ways out of `busy` whose slots are all taken.
+fn full_ways(busy: &HashMap<String, usize>) -> outbox::FullWays {
+    let mut full = outbox::FullWays::default();
+    for (way, _) in busy.iter().filter(|(_, out)| **out >= SENDS_PER_WAY) {
+        match way.strip_prefix("sms:") {
+            Some(PLATFORM_WAY) => full.sms_of_none = true,
+            Some(org_id) => full.sms_of.push(org_id.to_owned()),
+            None => full.email |= way == "email",
+        }
+    }
+    full
 }
 
 /// The messages a round claimed.
@@ -354,6 +394,7 @@ struct Claimed {
 }
 
 /// What one attempt to send a message came to.
+#[derive(Clone)]
 struct Outcome {
     message: Message,
     sent: Result<(), Unsent>,
@@ -362,7 +403,7 @@ struct Outcome {
 /// Why a message did not go out, and whether that will last: a server that refused it for
 /// good (an SMTP 5xx reply, say) or a recipient that is no address refuses it the next time
 /// too, while a gateway that is down or slow may take it later.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Unsent {
     reason: String,
     lasting: bool,
@@ -400,7 +441,7 @@ fn claim_round(
 ) -> Result<Claimed, AppError> {
     let mut taking = busy.clone();
     let mut chosen = Vec::new();
-    for due in outbox::due(conn, now, DUE_LOOKAHEAD)? {
+    for due in outbox::due(conn, now, DUE_LOOKAHEAD, &full_ways(busy))? {
         if chosen.len() >= free {
             break;
         }

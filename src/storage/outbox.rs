@@ -8,7 +8,7 @@
 use chrono::{Duration, NaiveDateTime};
 use diesel::{ExpressionMethods, QueryDsl, RunQueryDsl, prelude::*};
 
-use super::{DbConnection, schema::outbox};
+use super::{DbConnection, MultiBackend, schema::outbox};
 use crate::{AppError, domain::org::OrgId};
 
 /// A message to queue.
@@ -105,15 +105,32 @@ pub struct Due {
     pub org_id: Option<String>,
 }
 
-/// Messages due now: first those claimed by an instance whose lease ran out, then pending
-/// ones that are due, oldest first.
+/// Ways out whose sending slots are all taken, whose messages [`due`] passes over: a backlog
+/// on one of them must not hide the messages of the others behind it.
+#[derive(Debug, Clone, Default)]
+pub struct FullWays {
+    /// Email has no free slot.
+    pub email: bool,
+    /// The organizations whose SMS have no free slot.
+    pub sms_of: Vec<String>,
+    /// SMS of no organization (sent through the platform's gateway) have no free slot.
+    pub sms_of_none: bool,
+}
+
+/// Messages due now on ways that are not `full`: first those claimed by an instance whose
+/// lease ran out, then pending ones that are due, oldest first.
 ///
 /// These are two walks of the queue index rather than one query with `OR`: PostgreSQL
 /// answers the `OR` with a bitmap scan, which never marks the index entries of messages long
 /// sent as dead, so every round walked all of them again (2 ms a round after a few thousand
 /// messages). A plain index scan marks them and skips them from then on.
-pub fn due(conn: &mut DbConnection, now: NaiveDateTime, limit: i64) -> Result<Vec<Due>, AppError> {
-    let mut due: Vec<Due> = outbox::table
+pub fn due(
+    conn: &mut DbConnection,
+    now: NaiveDateTime,
+    limit: i64,
+    full: &FullWays,
+) -> Result<Vec<Due>, AppError> {
+    let mut due: Vec<Due> = open_ways(full)
         .filter(outbox::state.eq("sending"))
         .filter(outbox::claimed_until.lt(now))
         .order(outbox::next_attempt_at.asc())
@@ -123,7 +140,7 @@ pub fn due(conn: &mut DbConnection, now: NaiveDateTime, limit: i64) -> Result<Ve
     let room = limit - i64::try_from(due.len()).unwrap_or(limit);
     if room > 0 {
         due.extend(
-            outbox::table
+            open_ways(full)
                 .filter(outbox::state.eq("pending"))
                 .filter(outbox::next_attempt_at.le(now))
                 .order(outbox::next_attempt_at.asc())
@@ -133,6 +150,26 @@ pub fn due(conn: &mut DbConnection, now: NaiveDateTime, limit: i64) -> Result<Ve
         );
     }
     Ok(due)
+}
+
+/// The queue without the messages of `full` ways.
+fn open_ways(full: &FullWays) -> outbox::BoxedQuery<'static, MultiBackend> {
+    let mut query = outbox::table.into_boxed::<MultiBackend>();
+    if full.email {
+        query = query.filter(outbox::channel.ne("email"));
+    }
+    if !full.sms_of.is_empty() {
+        query = query.filter(
+            outbox::channel
+                .ne("sms")
+                .or(outbox::org_id.is_null())
+                .or(outbox::org_id.ne_all(full.sms_of.clone())),
+        );
+    }
+    if full.sms_of_none {
+        query = query.filter(outbox::channel.ne("sms").or(outbox::org_id.is_not_null()));
+    }
+    query
 }
 
 /// Claims the due messages `ids` for `lease_secs`, in one statement: those another worker got
