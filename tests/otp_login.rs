@@ -73,6 +73,7 @@ both_backends!(
     a_link_from_the_email_logs_nobody_in_on_get,
     smtp_refusing_connections_delays_the_code_but_loses_nothing,
     a_recipient_the_mail_server_refuses_for_good_is_not_retried,
+    an_outcome_the_database_refuses_for_a_while_is_written_later,
     a_slow_mail_server_does_not_hold_back_a_code_by_sms,
     a_failing_sms_gateway_is_retried_then_marked_failed,
     a_redirecting_sms_gateway_is_not_followed,
@@ -768,6 +769,48 @@ async fn a_slow_mail_server_does_not_hold_back_a_code_by_sms(backend: Backend) {
     );
     worker.await.unwrap();
     smtp.wait_for("demo@globex.example", 1).await;
+}
+
+/// The database refuses, for a while, to take what became of a sent email (a trigger stands
+/// in for a database that fails the write): the worker keeps the answer and writes it once
+/// the database takes it again. The email is recorded as sent and goes out once, instead of
+/// staying claimed until its lease runs out and going again.
+async fn an_outcome_the_database_refuses_for_a_while_is_written_later(backend: Backend) {
+    let (smtp, sms) = common::receivers().await;
+    let Some(app) = TestApp::wired(backend, &smtp, &sms).await else {
+        return;
+    };
+    let refusing: &[&str] = match backend {
+        Backend::Sqlite => &[
+            "CREATE TRIGGER refuse_sent BEFORE UPDATE OF state ON outbox \
+             WHEN NEW.state = 'sent' BEGIN SELECT RAISE(ABORT, 'not now'); END",
+        ],
+        Backend::Postgres => &[
+            "CREATE FUNCTION refuse_sent() RETURNS trigger LANGUAGE plpgsql \
+             AS $$ BEGIN RAISE EXCEPTION 'not now'; END $$",
+            "CREATE TRIGGER refuse_sent BEFORE UPDATE ON outbox FOR EACH ROW \
+             WHEN (NEW.state = 'sent') EXECUTE FUNCTION refuse_sent()",
+        ],
+    };
+    app.sql(refusing).await;
+    let page = app
+        .browser()
+        .request_code("globex", "demo@globex.example")
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    smtp.wait_for("demo@globex.example", 1).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    assert_eq!(app.deliveries("globex").await[0].state, "sending");
+
+    let dropping = match backend {
+        Backend::Sqlite => "DROP TRIGGER refuse_sent",
+        Backend::Postgres => "DROP TRIGGER refuse_sent ON outbox",
+    };
+    app.sql(&[dropping]).await;
+    let deliveries = app.settled_deliveries("globex").await;
+    assert_eq!(deliveries[0].state, "sent");
+    assert_eq!(deliveries[0].attempts, 1);
+    assert_eq!(smtp.mails().len(), 1, "the email went out again");
 }
 
 async fn a_failing_sms_gateway_is_retried_then_marked_failed(backend: Backend) {

@@ -366,6 +366,21 @@ impl TestApp {
             .unwrap()
     }
 
+    /// Runs `statements` of SQL written for this test's backend, in order.
+    pub async fn sql(&self, statements: &[&str]) {
+        let statements: Vec<String> = statements.iter().map(|s| (*s).to_owned()).collect();
+        self.app
+            .db
+            .run(move |conn| {
+                for statement in &statements {
+                    diesel::sql_query(statement.as_str()).execute(conn)?;
+                }
+                Ok(())
+            })
+            .await
+            .unwrap();
+    }
+
     /// The organization's deliveries once none is in the middle of being sent.
     pub async fn settled_deliveries(&self, slug: &str) -> Vec<portico::storage::outbox::Delivery> {
         for _ in 0..200 {
