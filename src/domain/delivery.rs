@@ -172,6 +172,7 @@ impl Deliveries {
         })?;
         let email = match &config.smtp_url {
             Some(url) => {
+                refuse_plain_smtp_away(url.expose())?;
                 let builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose())
                     .map_err(|_| AppError::Invalid {
                         field: Some("smtp_url"),
@@ -223,6 +224,30 @@ impl Deliveries {
     pub fn wake(&self) {
         self.wake.notify_one();
     }
+}
+
+/// Refuses an SMTP URL that would carry mail, codes and the relay's password in the clear to
+/// another machine: `smtp://` without `?tls=` speaks no TLS at all, which only a relay on
+/// this host (`localhost`, `127.0.0.1`, `::1`) may be trusted with.
+fn refuse_plain_smtp_away(url: &str) -> Result<(), AppError> {
+    // A URL that does not parse is refused as such by the SMTP builder.
+    let Ok(parsed) = reqwest::Url::parse(url) else {
+        return Ok(());
+    };
+    let host = parsed.host_str().unwrap_or_default();
+    let on_this_host = host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    let tls_chosen = parsed.query_pairs().any(|(name, _)| name == "tls");
+    if parsed.scheme() != "smtp" || tls_chosen || on_this_host {
+        return Ok(());
+    }
+    Err(AppError::Invalid {
+        field: Some("smtp_url"),
+        message: "PORTICO_SMTP_URL would send mail unencrypted to another machine: add ?tls=required (STARTTLS) or use smtps://. Plain smtp:// is only for a relay on this host.".to_owned(),
+    })
 }
 
 /// Runs the delivery worker until the task is aborted.
@@ -843,6 +868,29 @@ mod tests {
     /// An exchange cut short by the relay's limit must not lend its connection, with the
     /// reply it never read, to the next message: the second message here is refused by the
     /// server, and must not be taken as sent on the strength of the first one's late reply.
+    #[test]
+    fn plain_smtp_is_only_for_a_relay_on_this_host() {
+        for refused in [
+            "smtp://mail.example.com",
+            "smtp://user:secret@mail.example.com:587",
+            "smtp://10.0.0.5:25?other=1",
+        ] {
+            let error = refuse_plain_smtp_away(refused).unwrap_err().to_string();
+            assert!(error.contains("unencrypted"), "{refused}: {error}");
+            assert!(!error.contains("secret"), "{error}");
+        }
+        for taken in [
+            "smtp://127.0.0.1:2525",
+            "smtp://localhost",
+            "smtp://[::1]:2525",
+            "smtp://mail.example.com:587?tls=required",
+            "smtp://mail.example.com?tls=opportunistic",
+            "smtps://mail.example.com",
+        ] {
+            assert!(refuse_plain_smtp_away(taken).is_ok(), "{taken}");
+        }
+    }
+
     #[tokio::test]
     async fn a_message_after_a_cut_exchange_gets_its_own_answer() {
         let (port, received) = late_then_refusing_relay().await;
