@@ -180,7 +180,16 @@ pub(crate) mod tests {
     async fn workers_run_at_the_niceness_they_were_given() {
         let workers = Workers::<()>::start("niced", 2, 7).unwrap();
         workers.run(|_| Ok(())).await.unwrap();
-        workers.run(|_| Ok(())).await.unwrap();
-        assert_eq!(niceness_of_threads("niced-"), vec![7, 7]);
+        // A thread takes its name, then its niceness, only once it first runs, which on a
+        // busy machine may come after the other thread has taken every job.
+        let mut seen = Vec::new();
+        for _ in 0..100 {
+            seen = niceness_of_threads("niced-");
+            if seen == [7, 7] {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(seen, vec![7, 7]);
     }
 }
