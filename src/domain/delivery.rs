@@ -46,9 +46,9 @@ const MAX_ATTEMPTS: i32 = 8;
 const LEASE_SECS: i64 = 150;
 /// How often the worker looks for due messages when nothing wakes it.
 const POLL: Duration = Duration::from_millis(500);
-/// Messages one worker sends at the same time: room for three ways held up by slow gateways
-/// with half the slots still free.
-const PARALLEL_SENDS: usize = 64;
+/// Messages one worker sends at the same time: four ways held up by slow gateways leave half
+/// the slots free, and seven still leave one way's worth.
+const PARALLEL_SENDS: usize = 128;
 /// Of those, the most on one way out (email, or one organization's SMS); the SMTP relay gets
 /// as many connections. With 8, a thousand code logins a second kept their codes waiting a
 /// quarter of a second in the queue: the email way's slots, held by sends that take a few

@@ -181,6 +181,7 @@ impl Health {
 #[derive(Debug)]
 struct Manager {
     inner: ConnectionManager<DbConnection>,
+    url: DatabaseUrl,
     health: Arc<Health>,
 }
 
@@ -188,8 +189,22 @@ impl ManageConnection for Manager {
     type Connection = DbConnection;
     type Error = diesel::r2d2::Error;
 
+    /// Opens a connection of the URL's own backend. (diesel's multi-backend connection tries
+    /// each backend in turn, so a PostgreSQL server that refused could leave the pool holding
+    /// a SQLite file named after its URL.)
     fn connect(&self) -> Result<DbConnection, Self::Error> {
-        self.inner.connect().inspect_err(|_| self.health.failed())
+        let opened = match &self.url {
+            DatabaseUrl::Postgres(url) => {
+                diesel::PgConnection::establish(url.expose()).map(DbConnection::Postgresql)
+            }
+            DatabaseUrl::Sqlite(path) => {
+                diesel::SqliteConnection::establish(&format!("sqlite://{}", path.display()))
+                    .map(DbConnection::Sqlite)
+            }
+        };
+        opened
+            .map_err(diesel::r2d2::Error::ConnectionError)
+            .inspect_err(|_| self.health.failed())
     }
 
     fn is_valid(&self, conn: &mut DbConnection) -> Result<(), Self::Error> {
@@ -256,6 +271,7 @@ impl Db {
         let health = Arc::new(Health::new());
         let manager = Manager {
             inner: manager,
+            url: url.clone(),
             health: health.clone(),
         };
         let sqlite = matches!(url, DatabaseUrl::Sqlite(_));
