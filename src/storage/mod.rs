@@ -50,7 +50,7 @@ use std::{
 
 use diesel::{
     Connection, RunQueryDsl,
-    r2d2::{ConnectionManager, CustomizeConnection, ManageConnection, Pool, PooledConnection},
+    r2d2::{CustomizeConnection, ManageConnection, Pool, PooledConnection, R2D2Connection},
 };
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
@@ -176,11 +176,10 @@ impl Health {
     }
 }
 
-/// diesel's connection manager, checking connections on checkout only while the database is
-/// suspect.
+/// The pool's connection manager, checking connections on checkout only while the database
+/// is suspect.
 #[derive(Debug)]
 struct Manager {
-    inner: ConnectionManager<DbConnection>,
     url: DatabaseUrl,
     health: Arc<Health>,
 }
@@ -211,11 +210,11 @@ impl ManageConnection for Manager {
         if !self.health.is_suspect() {
             return Ok(());
         }
-        self.inner.is_valid(conn)
+        conn.ping().map_err(diesel::r2d2::Error::QueryError)
     }
 
     fn has_broken(&self, conn: &mut DbConnection) -> bool {
-        self.inner.has_broken(conn)
+        std::thread::panicking() || conn.is_broken()
     }
 }
 
@@ -245,7 +244,7 @@ impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for SqlitePragmas {
 impl Db {
     /// Opens the pool and checks that the database answers; creates the SQLite file's folder.
     pub fn connect(url: &DatabaseUrl) -> Result<Self, AppError> {
-        let (manager, size) = match url {
+        let size = match url {
             DatabaseUrl::Sqlite(path) => {
                 if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
                     std::fs::create_dir_all(parent).map_err(|error| {
@@ -255,22 +254,18 @@ impl Db {
                         ))
                     })?;
                 }
-                (
-                    ConnectionManager::new(format!("sqlite://{}", path.display())),
-                    8,
-                )
+                8
             }
             DatabaseUrl::Postgres(url) => {
                 // The pool only reports that no connection came; one direct attempt first
                 // gives the operator the server's own reason (refused, unknown database, ...).
                 diesel::PgConnection::establish(url.expose())
                     .map_err(|error| AppError::Unavailable(first_line(&error.to_string())))?;
-                (ConnectionManager::new(url.expose().clone()), 16)
+                16
             }
         };
         let health = Arc::new(Health::new());
         let manager = Manager {
-            inner: manager,
             url: url.clone(),
             health: health.clone(),
         };
