@@ -297,10 +297,11 @@ pub async fn deliver_due(app: &Arc<App>) -> Result<usize, AppError> {
         polled = false;
         if claiming || !finished.is_empty() {
             let free = if claiming { free } else { 0 };
-            match settle(app, finished.clone(), free, &busy).await {
+            let recording = Arc::new(std::mem::take(&mut finished));
+            match settle(app, recording.clone(), free, &busy).await {
                 Ok(turn) => {
                     backoff = POLL;
-                    handled += std::mem::take(&mut finished).len() + turn.dropped;
+                    handled += recording.len() + turn.dropped;
                     may_claim = claiming && (turn.dropped > 0 || !turn.to_send.is_empty());
                     for message in turn.to_send {
                         *busy.entry(way(&message)).or_default() += 1;
@@ -314,8 +315,9 @@ pub async fn deliver_due(app: &Arc<App>) -> Result<usize, AppError> {
                         continue;
                     }
                 }
-                Err(error) if sending.is_empty() && finished.is_empty() => return Err(error),
+                Err(error) if sending.is_empty() && recording.is_empty() => return Err(error),
                 Err(error) => {
+                    finished = Arc::unwrap_or_clone(recording);
                     tracing::warn!(error = %error, "recording deliveries failed: trying again");
                     backoff = (backoff * 2).min(Duration::from_secs(8));
                     may_claim = false;
@@ -364,7 +366,7 @@ pub async fn deliver_due(app: &Arc<App>) -> Result<usize, AppError> {
 /// up to `free` due messages beside the sends still out (`busy`, by way).
 async fn settle(
     app: &App,
-    finished: Vec<Outcome>,
+    finished: Arc<Vec<Outcome>>,
     free: usize,
     busy: &HashMap<String, usize>,
 ) -> Result<Claimed, AppError> {
@@ -865,9 +867,6 @@ mod tests {
             .unwrap()
     }
 
-    /// An exchange cut short by the relay's limit must not lend its connection, with the
-    /// reply it never read, to the next message: the second message here is refused by the
-    /// server, and must not be taken as sent on the strength of the first one's late reply.
     #[test]
     fn plain_smtp_is_only_for_a_relay_on_this_host() {
         for refused in [
@@ -891,6 +890,9 @@ mod tests {
         }
     }
 
+    /// An exchange cut short by the relay's limit must not lend its connection, with the
+    /// reply it never read, to the next message: the second message here is refused by the
+    /// server, and must not be taken as sent on the strength of the first one's late reply.
     #[tokio::test]
     async fn a_message_after_a_cut_exchange_gets_its_own_answer() {
         let (port, received) = late_then_refusing_relay().await;
